@@ -1,0 +1,20 @@
+//! Provider adapters for Switchyard.
+//!
+//! Pure: builds the outbound request for an endpoint and maps the provider's answer (whole body,
+//! stream bytes, usage, errors) back to the OpenAI chat shape. No network I/O happens here.
+
+pub mod adapter;
+pub mod anthropic;
+pub mod azure;
+pub mod bedrock;
+pub mod error;
+pub mod google;
+pub mod openai;
+pub mod sse;
+pub mod usage;
+
+pub use adapter::{
+    prepare, Adapter, AnswerFormat, Credentials, Exchange, MappedResponse, Prepared, RequestOptions,
+    StreamTranslator, Target, UpstreamRequest,
+};
+pub use error::{ErrorKind, ProviderError, Secret};

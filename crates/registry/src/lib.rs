@@ -1,0 +1,24 @@
+//! Switchyard's model registry: providers, authors, models and their endpoints, as data.
+//!
+//! The data lives in the repository's `registry/` folder (format: `registry/README.md`), is
+//! embedded at build time ([`Registry::embedded`]) and can be loaded from a folder at run time
+//! ([`Registry::load_dir`]). Loading validates everything and reports every problem with its
+//! file, entry and field; then indexes are built once, so every lookup is a hash-map get.
+//!
+//! Pure: no network, no database.
+
+mod load;
+mod registry;
+mod spec;
+mod types;
+
+pub use load::{RegistryErrors, RegistryIssue};
+pub use registry::{Registry, Unpriced};
+pub use types::{
+    AuthStyle, Author, ConfigField, DeploymentConfig, Endpoint, Modality, Model,
+    ModelProviderConfig, Parameter, Provider, ProviderUi, Quantization, RateLimits,
+    ResponseFormat, WireFormat, DEFAULT_PRIORITY,
+};
+
+/// The files of the workspace's `registry/` folder, embedded by `build.rs`.
+const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_registry.rs"));

@@ -1,0 +1,428 @@
+//! From a parsed model string to the ordered list of attempts (gateway-flow.md §2.2).
+
+use crate::parse::{ModelRequest, ModelSpec, SpecModel};
+use crate::RoutingError;
+use std::fmt;
+use switchyard_registry::{DeploymentConfig, Endpoint, Model, Provider, Registry};
+
+/// One of the org's provider keys as routing sees it: its id and settings, never the secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderKey {
+    /// The id a caller may name as `model/provider/<key id>`.
+    pub id: String,
+    pub provider: String,
+    /// Set when the key serves one registry model only (e.g. an Azure deployment): the key is
+    /// then not used for other models unless named.
+    pub model: Option<String>,
+    /// Per-key settings (region, project, deployment, resource, API version). A region picks the
+    /// matching regional deployment of the registry when there is one.
+    pub config: DeploymentConfig,
+}
+
+impl ProviderKey {
+    pub fn new(id: impl Into<String>, provider: impl Into<String>) -> Self {
+        ProviderKey { id: id.into(), provider: provider.into(), ..ProviderKey::default() }
+    }
+
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.config.region = Some(region.into());
+        self
+    }
+
+    pub fn for_model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+}
+
+/// What the request may be routed through: the org's BYOK keys, and the providers the gateway
+/// holds its own credentials for (PTB).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Availability {
+    /// The org's enabled provider keys, in preference order (the first eligible one is used).
+    pub keys: Vec<ProviderKey>,
+    /// Provider ids the gateway can bill through with credits.
+    pub ptb: Vec<String>,
+}
+
+impl Availability {
+    pub fn new() -> Self {
+        Availability::default()
+    }
+
+    pub fn with_key(mut self, key: ProviderKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    pub fn with_ptb<S: Into<String>>(mut self, providers: impl IntoIterator<Item = S>) -> Self {
+        self.ptb.extend(providers.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn has_ptb(&self, provider: &str) -> bool {
+        self.ptb.iter().any(|p| p == provider)
+    }
+
+    /// The org's key for a provider and model: the first key of that provider not reserved for
+    /// another model (the reference's choice rule).
+    pub fn key(&self, provider: &str, model: &str) -> Option<&ProviderKey> {
+        self.keys.iter().find(|k| k.provider == provider && k.model.as_deref().is_none_or(|m| m == model))
+    }
+
+    /// A key named by its id.
+    pub fn key_by_id(&self, provider: &str, id: &str) -> Option<&ProviderKey> {
+        self.keys.iter().find(|k| k.provider == provider && k.id == id)
+    }
+}
+
+/// Where an attempt goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// A registry endpoint: priced.
+    Endpoint(&'a Endpoint),
+    /// A model the registry does not have on this provider: sent as named, unpriced, BYOK only.
+    Passthrough,
+}
+
+/// Who pays the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Billing<'a> {
+    /// The org's own key.
+    Byok { key: &'a ProviderKey },
+    /// The gateway's credentials, paid from the org's credits.
+    Ptb,
+}
+
+impl Billing<'_> {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Billing::Byok { .. } => "byok",
+            Billing::Ptb => "ptb",
+        }
+    }
+}
+
+/// One upstream call to try, in order. Borrows everything: building the list allocates only the
+/// list itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt<'a> {
+    pub route: Route<'a>,
+    pub provider: &'a Provider,
+    /// The model id sent to the provider.
+    pub provider_model_id: &'a str,
+    pub billing: Billing<'a>,
+    /// The `:online` suffix was given on the chain entry.
+    pub online: bool,
+    /// The chain entry this attempt came from (position among the model entries as written).
+    pub chain_index: usize,
+    /// Position in the attempt list: 0 is the first choice (`x-switchyard-fallback-index`).
+    pub fallback_index: usize,
+}
+
+impl<'a> Attempt<'a> {
+    pub fn endpoint(&self) -> Option<&'a Endpoint> {
+        match self.route {
+            Route::Endpoint(e) => Some(e),
+            Route::Passthrough => None,
+        }
+    }
+
+    /// The registry endpoint id `model:provider:deployment`; `None` for a passthrough.
+    pub fn endpoint_id(&self) -> Option<&'a str> {
+        self.endpoint().map(|e| e.id.as_str())
+    }
+
+    /// Whether the registry prices this attempt (a passthrough is unpriced, never $0).
+    pub fn is_priced(&self) -> bool {
+        self.endpoint().is_some()
+    }
+
+    pub fn key(&self) -> Option<&'a ProviderKey> {
+        match self.billing {
+            Billing::Byok { key } => Some(key),
+            Billing::Ptb => None,
+        }
+    }
+
+    /// `x-switchyard-endpoint`: the endpoint id, or `<model>:<provider>:passthrough`.
+    pub fn endpoint_label(&self) -> String {
+        match self.route {
+            Route::Endpoint(e) => e.id.clone(),
+            Route::Passthrough => format!("{}:{}:passthrough", self.provider_model_id, self.provider.id),
+        }
+    }
+
+    fn same_target(&self, other: &Attempt<'_>) -> bool {
+        let route = match (self.route, other.route) {
+            (Route::Endpoint(a), Route::Endpoint(b)) => std::ptr::eq(a, b) || a.id == b.id,
+            (Route::Passthrough, Route::Passthrough) => {
+                self.provider.id == other.provider.id && self.provider_model_id == other.provider_model_id
+            }
+            _ => false,
+        };
+        route
+            && match (self.billing, other.billing) {
+                (Billing::Ptb, Billing::Ptb) => true,
+                (Billing::Byok { key: a }, Billing::Byok { key: b }) => a.id == b.id && a.provider == b.provider,
+                _ => false,
+            }
+    }
+}
+
+impl fmt::Display for Attempt<'_> {
+    /// `#0 byok(key-1) claude-sonnet-4:anthropic:* -> claude-sonnet-4-20250514`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} ", self.fallback_index)?;
+        match self.billing {
+            Billing::Byok { key } => write!(f, "byok({})", key.id)?,
+            Billing::Ptb => f.write_str("ptb")?,
+        }
+        match self.route {
+            Route::Endpoint(e) => write!(f, " {}", e.id)?,
+            Route::Passthrough => write!(f, " passthrough {}", self.provider.id)?,
+        }
+        write!(f, " -> {}", self.provider_model_id)?;
+        if self.online {
+            f.write_str(" [online]")?;
+        }
+        Ok(())
+    }
+}
+
+/// Builds the ordered attempts for a parsed model string.
+///
+/// Chain entries are processed in order and their attempts concatenated. Within an entry without
+/// a provider: the org's keys (BYOK, which count as priority 1) before the gateway's (PTB), then
+/// provider priority, then the cheapest base tier (ties keep registry order); endpoints that
+/// require explicit routing are left out. An entry that names its provider keeps that provider:
+/// its BYOK attempt, then its PTB deployments, cheapest first. A third segment picks one key
+/// id or one deployment. PTB only on `ptb` endpoints of providers the gateway has credentials
+/// for; a passthrough is BYOK only (a PTB request must be priced). Excluded providers are
+/// removed everywhere, and an (endpoint, billing) pair already in the list is not repeated.
+///
+/// An empty result is the caller's error: [`RoutingError::NoUsableEndpoint`] (or
+/// [`RoutingError::PassthroughNeedsKey`]) for the first chain entry that yielded nothing.
+pub fn build_attempts<'a>(
+    registry: &'a Registry,
+    request: &'a ModelRequest<'a>,
+    availability: &'a Availability,
+) -> Result<Vec<Attempt<'a>>, RoutingError> {
+    let mut out: Vec<Attempt<'a>> = Vec::with_capacity(8);
+    let mut first_empty: Option<&ModelSpec<'a>> = None;
+    for spec in &request.chain {
+        let before = out.len();
+        if spec.provider.is_some_and(|p| request.excludes(&p.id)) {
+            continue;
+        }
+        match (&spec.model, spec.provider) {
+            (SpecModel::Known(model), None) => unnamed(registry, request, availability, spec, model, &mut out),
+            (SpecModel::Known(model), Some(provider)) => {
+                named(registry, availability, spec, model, provider, &mut out)?;
+            }
+            (SpecModel::Passthrough(name), Some(provider)) => {
+                passthrough(availability, spec, name, provider, &mut out)?;
+            }
+            // A passthrough without provider cannot come out of the parser; nothing to route.
+            (SpecModel::Passthrough(_), None) => {}
+        }
+        if out.len() == before && first_empty.is_none() {
+            first_empty = Some(spec);
+        }
+    }
+    if out.is_empty() {
+        return Err(match first_empty {
+            Some(spec) => no_usable_endpoint(registry, request, spec),
+            None => RoutingError::EmptyModel,
+        });
+    }
+    for (i, a) in out.iter_mut().enumerate() {
+        a.fallback_index = i;
+    }
+    Ok(out)
+}
+
+fn push<'a>(out: &mut Vec<Attempt<'a>>, attempt: Attempt<'a>) {
+    if !out.iter().any(|a| a.same_target(&attempt)) {
+        out.push(attempt);
+    }
+}
+
+fn attempt<'a>(spec: &ModelSpec<'_>, provider: &'a Provider, e: &'a Endpoint, billing: Billing<'a>) -> Attempt<'a> {
+    Attempt {
+        route: Route::Endpoint(e),
+        provider,
+        provider_model_id: &e.provider_model_id,
+        billing,
+        online: spec.online,
+        chain_index: spec.position,
+        fallback_index: 0,
+    }
+}
+
+/// The endpoint a BYOK key uses among a config's endpoints: the deployment of the key's region,
+/// else the default `*` deployment, else the cheapest. (The key's own config still travels with
+/// the attempt, so a region the registry lacks is still the region called.)
+fn byok_endpoint<'a, I>(endpoints: impl Fn() -> I, key: &ProviderKey) -> Option<&'a Endpoint>
+where
+    I: Iterator<Item = &'a Endpoint>,
+{
+    if let Some(region) = key.config.region.as_deref() {
+        if let Some(e) = endpoints().find(|e| e.config.region.as_deref() == Some(region)) {
+            return Some(e);
+        }
+    }
+    endpoints().find(|e| e.deployment == "*").or_else(|| endpoints().next())
+}
+
+/// `model`: every provider of the model, sorted.
+fn unnamed<'a>(
+    registry: &'a Registry,
+    request: &ModelRequest<'_>,
+    availability: &'a Availability,
+    spec: &ModelSpec<'_>,
+    model: &Model,
+    out: &mut Vec<Attempt<'a>>,
+) {
+    // The registry's iterators are not Clone; a closure re-creates one for each pass.
+    let eligible = || {
+        registry.endpoints_for_model(&model.id).filter(|e| !e.require_explicit_routing && !request.excludes(&e.provider))
+    };
+    let mut group: Vec<Attempt<'a>> = Vec::new();
+    for e in eligible() {
+        if group.iter().any(|a| a.provider.id == e.provider) {
+            continue;
+        }
+        let (Some(key), Some(provider)) = (availability.key(&e.provider, &model.id), registry.provider(&e.provider)) else {
+            continue;
+        };
+        let of_provider = || eligible().filter(|x| x.provider == e.provider);
+        if let Some(chosen) = byok_endpoint(of_provider, key) {
+            group.push(attempt(spec, provider, chosen, Billing::Byok { key }));
+        }
+    }
+    for e in eligible().filter(|e| e.ptb && availability.has_ptb(&e.provider)) {
+        if let Some(provider) = registry.provider(&e.provider) {
+            group.push(attempt(spec, provider, e, Billing::Ptb));
+        }
+    }
+    // Stable: equal keys keep the registry's order (cheapest base tier, then id).
+    let rank = |a: &Attempt<'_>| {
+        let price = a.endpoint().map(|e| e.pricing.base_sort_key());
+        match a.billing {
+            Billing::Byok { .. } => (0u8, 1u32, price),
+            Billing::Ptb => (1u8, a.endpoint().map_or(u32::MAX, |e| e.priority), price),
+        }
+    };
+    group.sort_by(|a, b| rank(a).cmp(&rank(b)));
+    for a in group {
+        push(out, a);
+    }
+}
+
+/// `model/provider[/target]` for a model the registry knows.
+fn named<'a>(
+    registry: &'a Registry,
+    availability: &'a Availability,
+    spec: &'a ModelSpec<'a>,
+    model: &'a Model,
+    provider: &'a Provider,
+    out: &mut Vec<Attempt<'a>>,
+) -> Result<(), RoutingError> {
+    // Through endpoints_for_model, a pinned snapshot finds its base model's endpoints.
+    let endpoints = || registry.endpoints_for_model(&model.id).filter(|e| e.provider == provider.id);
+    if endpoints().next().is_none() {
+        // Not in the registry on this provider: the reference's passthrough, with the canonical id.
+        return passthrough(availability, spec, &model.id, provider, out);
+    }
+    let ptb_from = |e: &'a Endpoint, out: &mut Vec<Attempt<'a>>| {
+        if e.ptb && availability.has_ptb(&provider.id) {
+            push(out, attempt(spec, provider, e, Billing::Ptb));
+        }
+    };
+    match spec.target.as_deref() {
+        Some(target) => {
+            if let Some(key) = availability.key_by_id(&provider.id, target) {
+                if let Some(e) = byok_endpoint(endpoints, key) {
+                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                }
+            } else if let Some(e) = endpoints().find(|e| e.deployment == target) {
+                if let Some(key) = availability.key(&provider.id, &model.id) {
+                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                }
+                ptb_from(e, out);
+            } else {
+                return Err(RoutingError::UnknownTarget {
+                    model: model.id.clone(),
+                    provider: provider.id.clone(),
+                    target: target.to_owned(),
+                    deployments: endpoints().map(|e| e.deployment.clone()).collect(),
+                });
+            }
+        }
+        None => {
+            if let Some(key) = availability.key(&provider.id, &model.id) {
+                if let Some(e) = byok_endpoint(endpoints, key) {
+                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                }
+            }
+            for e in endpoints() {
+                ptb_from(e, out);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A name the registry does not have on this provider: the org's key only, sent as named.
+fn passthrough<'a>(
+    availability: &'a Availability,
+    spec: &ModelSpec<'_>,
+    name: &'a str,
+    provider: &'a Provider,
+    out: &mut Vec<Attempt<'a>>,
+) -> Result<(), RoutingError> {
+    let key = match spec.target.as_deref() {
+        Some(target) => Some(availability.key_by_id(&provider.id, target).ok_or_else(|| RoutingError::UnknownTarget {
+            model: name.to_owned(),
+            provider: provider.id.clone(),
+            target: target.to_owned(),
+            deployments: Vec::new(),
+        })?),
+        None => availability.key(&provider.id, name),
+    };
+    if let Some(key) = key {
+        push(
+            out,
+            Attempt {
+                route: Route::Passthrough,
+                provider,
+                provider_model_id: name,
+                billing: Billing::Byok { key },
+                online: spec.online,
+                chain_index: spec.position,
+                fallback_index: 0,
+            },
+        );
+    }
+    Ok(())
+}
+
+fn no_usable_endpoint(registry: &Registry, request: &ModelRequest<'_>, spec: &ModelSpec<'_>) -> RoutingError {
+    match (&spec.model, spec.provider) {
+        (SpecModel::Known(model), None) => {
+            let mut providers: Vec<String> = Vec::new();
+            for e in registry.endpoints_for_model(&model.id) {
+                if !e.require_explicit_routing && !request.excludes(&e.provider) && !providers.contains(&e.provider) {
+                    providers.push(e.provider.clone());
+                }
+            }
+            RoutingError::NoUsableEndpoint { model: model.id.clone(), providers }
+        }
+        (SpecModel::Known(model), Some(p)) if registry.endpoints_for_model(&model.id).any(|e| e.provider == p.id) => {
+            RoutingError::NoUsableEndpoint { model: model.id.clone(), providers: vec![p.id.clone()] }
+        }
+        (_, Some(p)) => RoutingError::PassthroughNeedsKey { model: spec.model_name().to_owned(), provider: p.id.clone() },
+        (SpecModel::Passthrough(name), None) => RoutingError::UnknownModel { model: name.clone() },
+    }
+}

@@ -1,0 +1,19 @@
+//! Switchyard's routing: model strings and the ordered attempts built from them.
+//!
+//! [`parse_model_string`] reads a `model` value (`model`, `model/provider`,
+//! `model/provider/<deployment or key id>`, comma fallback chains, `!provider` exclusions,
+//! `:online`, renamed ids) against the registry; [`build_attempts`] turns it into the list of
+//! upstream calls to try, given which providers the org has keys for ([`Availability`]). Every
+//! failure is a [`RoutingError`] the caller can fix, with its HTTP status and OpenAI error code.
+//!
+//! Pure: no network, no database. Attempts borrow from the registry, the request and the
+//! availability, so routing a request allocates little more than the attempt list.
+
+mod attempts;
+mod error;
+mod parse;
+
+pub use attempts::{build_attempts, Attempt, Availability, Billing, ProviderKey, Route};
+pub use error::RoutingError;
+pub use parse::{parse_model_string, ModelRequest, ModelSpec, SpecModel};
+

@@ -1,0 +1,159 @@
+//! The Switchyard gateway server: the OpenAI-compatible HTTP API in front of every registry
+//! provider, with routing and fallbacks, BYOK and pass-through (credit) billing, and a request
+//! log written in batches off the hot path.
+//!
+//! The request path is documented on [`proxy`]; configuration on [`config`].
+
+pub mod admin;
+pub mod auth;
+pub mod billing;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod plan;
+pub mod proxy;
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_registry::Registry;
+use switchyard_store::{LogWriter, LogWriterConfig, MasterKey, Store};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use state::{AppState, StartupError};
+
+/// The master key: from config, else the one generated into the data directory on first start
+/// (embedded mode), created with owner-only permissions.
+pub fn master_key(config: &Config) -> Result<MasterKey, StartupError> {
+    if let Some(b64) = &config.master_key {
+        return MasterKey::from_base64(b64).map_err(|e| StartupError::MasterKey(e.to_string()));
+    }
+    if config.database_url.is_some() {
+        return Err(StartupError::MasterKey("set `master_key` (SWITCHYARD_MASTER_KEY) when several instances share a database".into()));
+    }
+    let path = config.data_dir.join("master.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return MasterKey::from_base64(text.trim()).map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())));
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartupError::MasterKey(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    let (key, b64) = MasterKey::generate();
+    write_private(&path, b64.as_bytes()).map_err(|e| StartupError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(bytes)
+}
+
+/// Loads the registry the config names (or the embedded one).
+pub fn load_registry(config: &Config) -> Result<Registry, StartupError> {
+    let loaded = match &config.registry_dir {
+        Some(dir) => Registry::load_dir(dir),
+        None => Registry::embedded(),
+    };
+    loaded.map_err(|e| StartupError::Registry(e.to_string()))
+}
+
+/// Opens the store the config names.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    let key = master_key(config)?;
+    Ok(switchyard_store::open(config.database_url.as_deref(), &config.data_dir, Some(key)).await?)
+}
+
+/// A running gateway: its state and address.
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    pub addr: std::net::SocketAddr,
+    listener: TcpListener,
+}
+
+impl Gateway {
+    /// Builds everything and binds the listener; a bad config, registry or store stops here.
+    pub async fn bind(config: Config) -> Result<Gateway, StartupError> {
+        let registry = Arc::new(load_registry(&config)?);
+        let store = open_store(&config).await?;
+        Self::bind_with(config, registry, store).await
+    }
+
+    /// Like [`Gateway::bind`] with a given registry and store (tests).
+    pub async fn bind_with(config: Config, registry: Arc<Registry>, store: Arc<dyn Store>) -> Result<Gateway, StartupError> {
+        let log = LogWriter::spawn(
+            store.clone(),
+            LogWriterConfig {
+                batch_size: config.log.batch_size,
+                flush_interval: Duration::from_millis(config.log.flush_interval_ms),
+                capacity: config.log.capacity,
+                ..LogWriterConfig::default()
+            },
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartupError::Http(format!("cannot listen on {}: {e}", config.listen)))?;
+        let addr = listener.local_addr().map_err(|e| StartupError::Http(e.to_string()))?;
+        let state = Arc::new(AppState::new(config, registry, store, log)?);
+        Ok(Gateway { state, addr, listener })
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and flushes the log.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let expiry = tokio::spawn(expire_holds(state.clone()));
+        let app = routes::router(state.clone());
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        expiry.abort();
+        // Streams abandoned during shutdown settle in spawned tasks; give them a moment.
+        for _ in 0..50 {
+            if state.metrics.in_flight.get() <= 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let stats = state.log.shutdown().await;
+        tracing::info!(written = stats.written, dropped = stats.dropped, "request log flushed");
+        let _ = state.store.close().await;
+        Ok(())
+    }
+}
+
+/// Releases credit holds left behind by a crashed instance, periodically.
+async fn expire_holds(state: Arc<AppState>) {
+    let every = Duration::from_secs(state.config.billing.expire_interval_secs.max(1));
+    loop {
+        match state.store.expire_stale(time::OffsetDateTime::now_utc()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "expired credit holds released"),
+            Err(e) => tracing::warn!(error = %e, "expiring credit holds failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

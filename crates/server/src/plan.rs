@@ -1,0 +1,147 @@
+//! Glue between routing (pure, borrowed) and the proxy: the org's keys as routing's
+//! [`Availability`], and each attempt with what the proxy needs to run it.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use switchyard_cost::{Pricing, TierSpec};
+use switchyard_registry::{DeploymentConfig, Endpoint, Provider, Registry};
+use switchyard_routing::{build_attempts, parse_model_string, Availability, Route};
+use switchyard_store::{BillingMode, ProviderKey};
+
+use crate::error::ApiError;
+use crate::state::PtbCredentials;
+
+/// The org's BYOK keys and, built once per cache fill, routing's view of them.
+pub struct OrgKeys {
+    pub keys: Vec<ProviderKey>,
+    pub availability: Availability,
+}
+
+impl OrgKeys {
+    pub fn new(keys: Vec<ProviderKey>, ptb: &HashMap<String, PtbCredentials>) -> OrgKeys {
+        let mut availability = Availability::new().with_ptb(ptb.keys().cloned());
+        for k in &keys {
+            let c = &k.info.config;
+            availability = availability.with_key(switchyard_routing::ProviderKey {
+                id: k.info.key_name.clone().unwrap_or_else(|| k.info.id.0.to_string()),
+                provider: k.info.provider.clone(),
+                model: None,
+                config: DeploymentConfig {
+                    region: c.region.clone(),
+                    project_id: c.project_id.clone(),
+                    resource_name: c.resource_name.clone(),
+                    deployment_name: c.deployment_name.clone(),
+                    base_uri: c.base_uri.clone(),
+                    api_version: c.api_version.clone(),
+                },
+            });
+        }
+        OrgKeys { keys, availability }
+    }
+}
+
+/// Who pays for an attempt.
+#[derive(Clone, Debug)]
+pub enum Billing {
+    /// The org's own key: `keys[key_index]`.
+    Byok { key_index: usize },
+    /// The gateway's key, paid from the org's credits.
+    Ptb,
+}
+
+impl Billing {
+    pub fn label(&self) -> &'static str {
+        self.mode().as_str()
+    }
+
+    pub fn mode(&self) -> BillingMode {
+        match self {
+            Billing::Byok { .. } => BillingMode::Byok,
+            Billing::Ptb => BillingMode::Ptb,
+        }
+    }
+}
+
+/// One upstream attempt, ready for the proxy.
+pub struct PlannedAttempt<'r> {
+    pub provider: &'r Provider,
+    /// The registry endpoint, or for a model the registry does not know a stand-in carrying
+    /// the caller's provider model id.
+    pub endpoint: Cow<'r, Endpoint>,
+    /// True for models the registry does not know: their answers are unpriced.
+    pub passthrough: bool,
+    pub billing: Billing,
+}
+
+impl PlannedAttempt<'_> {
+    /// `model:provider:deployment`, or `model:provider:passthrough`.
+    pub fn endpoint_id(&self) -> String {
+        if self.passthrough {
+            format!("{}:{}:passthrough", self.endpoint.provider_model_id, self.provider.id)
+        } else {
+            self.endpoint.id.clone()
+        }
+    }
+}
+
+fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoint {
+    // Never priced from this (the attempt is marked passthrough); a zero tier keeps the type whole.
+    let pricing = Pricing::resolve(&[TierSpec { input: Some(0.into()), output: Some(0.into()), ..TierSpec::default() }])
+        .expect("a zero tier is valid");
+    Endpoint {
+        id: format!("{provider_model_id}:{}:passthrough", provider.id),
+        model: provider_model_id.to_owned(),
+        provider: provider.id.clone(),
+        deployment: "*".to_owned(),
+        author: "passthrough".to_owned(),
+        provider_model_id: provider_model_id.to_owned(),
+        pricing,
+        context_length: 0,
+        max_completion_tokens: 0,
+        ptb: false,
+        version: None,
+        rate_limits: None,
+        priority: provider.priority,
+        response_format: None,
+        cross_region: false,
+        require_explicit_routing: false,
+        supported_parameters: Vec::new(),
+        unsupported_parameters: Vec::new(),
+        supported_plugins: Vec::new(),
+        config: DeploymentConfig::default(),
+    }
+}
+
+/// The ordered attempts for a model string.
+pub fn plan<'r>(registry: &'r Registry, model: &str, org: &OrgKeys, _ptb: &HashMap<String, PtbCredentials>) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
+    let request = parse_model_string(registry, model)?;
+    let attempts = build_attempts(registry, &request, &org.availability)?;
+    let mut out = Vec::with_capacity(attempts.len());
+    for a in &attempts {
+        let billing = match &a.billing {
+            switchyard_routing::Billing::Ptb => Billing::Ptb,
+            switchyard_routing::Billing::Byok { key } => {
+                let key_index = org
+                    .availability
+                    .keys
+                    .iter()
+                    .position(|k| std::ptr::eq(k, *key))
+                    .ok_or_else(|| ApiError::Internal("routing chose a key the org does not have".into()))?;
+                Billing::Byok { key_index }
+            }
+        };
+        // Attempts borrow from the request too; take the registry's own references back so the
+        // plan lives as long as the registry.
+        let provider = registry.provider(&a.provider.id).ok_or_else(|| ApiError::Internal("routing chose an unknown provider".into()))?;
+        let (endpoint, passthrough) = match a.route {
+            Route::Endpoint(e) => {
+                let e = registry.endpoint_by_id(&e.id).ok_or_else(|| ApiError::Internal("routing chose an unknown endpoint".into()))?;
+                (Cow::Borrowed(e), false)
+            }
+            Route::Passthrough => (Cow::Owned(passthrough_endpoint(provider, a.provider_model_id)), true),
+        };
+        out.push(PlannedAttempt { provider, endpoint, passthrough, billing });
+    }
+    Ok(out)
+}

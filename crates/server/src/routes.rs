@@ -1,0 +1,95 @@
+//! The HTTP surface. Every `/v1` route except the explicit open list authenticates inside its
+//! handler with the gateway key; `/admin` routes need the admin token.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Routes that need no key: health checks, metrics scraping and the public model list.
+pub const OPEN_ROUTES: &[&str] = &["/health", "/metrics", "/v1/models"];
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(crate::admin::router())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    crate::proxy::chat_completions(state, headers, body).await
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let body = json!({
+        "status": "ok",
+        "models": state.registry.models().len(),
+        "endpoints": state.registry.endpoints().len(),
+        "log_queue": state.log.queued(),
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let stats = state.log.stats();
+    let text = state.metrics.encode(&[
+        ("log_rows_written", "Request log rows written", stats.written),
+        ("log_rows_dropped", "Request log rows dropped because the queue was full", stats.dropped),
+    ]);
+    ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}
+
+/// The OpenAI model list, plus per model its providers and base prices (USD per 1M tokens).
+async fn models(State(state): State<Arc<AppState>>) -> Response {
+    let r = &state.registry;
+    let million = rust_decimal::Decimal::from(1_000_000);
+    let data: Vec<_> = r
+        .models()
+        .map(|m| {
+            let created = time::Date::parse(&m.created, time::macros::format_description!("[year]-[month]-[day]"))
+                .map(|d| d.midnight().assume_utc().unix_timestamp())
+                .unwrap_or(0);
+            let endpoints: Vec<_> = r
+                .endpoints_for_model(&m.id)
+                .map(|e| {
+                    json!({
+                        "id": e.id,
+                        "provider": e.provider,
+                        "provider_model_id": e.provider_model_id,
+                        "ptb": e.ptb,
+                        "input_per_million": (e.pricing.base().input * million).normalize().to_string(),
+                        "output_per_million": (e.pricing.base().output * million).normalize().to_string(),
+                        "context_length": e.context_length,
+                    })
+                })
+                .collect();
+            json!({
+                "id": m.id,
+                "object": "model",
+                "created": created,
+                "owned_by": m.author,
+                "name": m.name,
+                "context_length": m.context_length,
+                "max_output_tokens": m.max_output_tokens,
+                "providers": r.providers_for_model(&m.id).map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                "endpoints": endpoints,
+            })
+        })
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn not_found() -> Response {
+    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics".into(), code: "unknown_route" }
+        .into_response()
+}

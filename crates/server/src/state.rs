@@ -1,0 +1,196 @@
+//! Shared state of a running gateway. Built once at start-up; no globals.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use switchyard_providers::adapter::Credentials;
+use switchyard_providers::error::Secret;
+use switchyard_providers::google::auth::{FetchResponse, ServiceAccount, TokenCache, TokenFetcher};
+use switchyard_registry::{DeploymentConfig, Registry};
+use switchyard_store::{LogWriter, OrgId, ProviderSecret, Store};
+
+use crate::auth::AuthCache;
+use crate::config::{Config, ProviderConfig};
+use crate::metrics::Metrics;
+use crate::plan::OrgKeys;
+
+/// BYOK keys are cached per org this long; admin changes on this instance clear the entry.
+const KEYS_TTL: Duration = Duration::from_secs(30);
+
+/// The gateway's own credentials for one provider (pass-through billing).
+pub struct PtbCredentials {
+    pub credentials: Credentials,
+    pub service_account: Option<ServiceAccount>,
+    pub config: DeploymentConfig,
+}
+
+/// Posts the Google token exchange with the gateway's HTTP client.
+pub struct ReqwestFetcher(pub reqwest::Client);
+
+impl TokenFetcher for ReqwestFetcher {
+    async fn post_form(&self, url: &str, body: String) -> Result<FetchResponse, String> {
+        let res = self
+            .0
+            .post(url)
+            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("token request failed: {}", without_url(&e)))?;
+        let status = res.status().as_u16();
+        let body = res.bytes().await.map_err(|e| format!("token response unreadable: {}", without_url(&e)))?;
+        Ok(FetchResponse { status, body: body.to_vec() })
+    }
+}
+
+/// A reqwest error's text without the URL (which may carry credentials).
+pub fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "<upstream>");
+    }
+    text
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn Store>,
+    pub log: LogWriter,
+    pub http: reqwest::Client,
+    pub auth: AuthCache,
+    pub metrics: Metrics,
+    pub google_tokens: TokenCache<ReqwestFetcher>,
+    pub ptb: HashMap<String, PtbCredentials>,
+    /// Provider → base URL override from config, applied to BYOK and PTB alike.
+    pub base_urls: HashMap<String, String>,
+    org_keys: RwLock<HashMap<OrgId, (Arc<OrgKeys>, Instant)>>,
+}
+
+/// Why the state could not be built: every variant names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Registry(String),
+    #[error("store: {0}")]
+    Store(#[from] switchyard_store::StoreError),
+    #[error("providers.{provider}: {message}")]
+    Provider { provider: String, message: String },
+    #[error("http client: {0}")]
+    Http(String),
+    #[error("master key: {0}")]
+    MasterKey(String),
+}
+
+fn ptb_credentials(key: &str, p: &ProviderConfig) -> Result<Option<PtbCredentials>, StartupError> {
+    let config = DeploymentConfig {
+        region: p.region.clone(),
+        project_id: p.project_id.clone(),
+        resource_name: p.resource_name.clone(),
+        deployment_name: p.deployment_name.clone(),
+        base_uri: p.base_url.clone(),
+        api_version: p.api_version.clone(),
+    };
+    let err = |message: String| StartupError::Provider { provider: key.to_owned(), message };
+    let (credentials, service_account) = if let Some(k) = &p.api_key {
+        (Credentials::ApiKey(Secret::new(k.clone())), None)
+    } else if let (Some(id), Some(secret)) = (&p.aws_access_key_id, &p.aws_secret_access_key) {
+        (
+            Credentials::Aws {
+                access_key_id: id.clone(),
+                secret_access_key: Secret::new(secret.clone()),
+                session_token: p.aws_session_token.clone().map(Secret::new),
+            },
+            None,
+        )
+    } else if let Some(path) = &p.service_account_file {
+        let json = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read service_account_file {}: {e}", path.display())))?;
+        let mut sa = ServiceAccount::from_json(&json).map_err(|e| err(e.to_string()))?;
+        if let Some(uri) = &p.token_uri {
+            sa.token_uri = uri.clone();
+        }
+        (Credentials::GoogleServiceAccount(Secret::new(json)), Some(sa))
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(PtbCredentials { credentials, service_account, config }))
+}
+
+impl AppState {
+    pub fn new(config: Config, registry: Arc<Registry>, store: Arc<dyn Store>, log: LogWriter) -> Result<AppState, StartupError> {
+        config.check_providers(&registry)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout())
+            .read_timeout(config.request_timeout())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| StartupError::Http(e.to_string()))?;
+        let mut ptb = HashMap::new();
+        let mut base_urls = HashMap::new();
+        let mut google_tokens = TokenCache::new(ReqwestFetcher(http.clone()));
+        for (key, p) in &config.providers {
+            if let Some(url) = &p.base_url {
+                base_urls.insert(key.clone(), url.trim_end_matches('/').to_owned());
+            }
+            if let Some(uri) = &p.token_uri {
+                google_tokens = google_tokens.allow_token_uri(uri.clone());
+            }
+            if let Some(c) = ptb_credentials(key, p)? {
+                ptb.insert(key.clone(), c);
+            }
+        }
+        Ok(AppState {
+            config,
+            registry,
+            store,
+            log,
+            http,
+            auth: AuthCache::default(),
+            metrics: Metrics::default(),
+            google_tokens,
+            ptb,
+            base_urls,
+            org_keys: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The org's BYOK keys, from the cache or the store.
+    pub async fn org_keys(&self, org: OrgId) -> Result<Arc<OrgKeys>, switchyard_store::StoreError> {
+        if let Some((keys, at)) = self.org_keys.read().expect("keys lock").get(&org) {
+            if at.elapsed() < KEYS_TTL {
+                return Ok(keys.clone());
+            }
+        }
+        let keys = Arc::new(OrgKeys::new(self.store.provider_keys_decrypted(org).await?, &self.ptb));
+        self.org_keys.write().expect("keys lock").insert(org, (keys.clone(), Instant::now()));
+        Ok(keys)
+    }
+
+    /// Drops cached keys of an org (after an admin change on this instance).
+    pub fn forget_org_keys(&self, org: OrgId) {
+        self.org_keys.write().expect("keys lock").remove(&org);
+    }
+}
+
+/// Converts a stored BYOK secret into adapter credentials.
+pub fn byok_credentials(secret: &ProviderSecret) -> Result<(Credentials, Option<ServiceAccount>), String> {
+    Ok(match secret {
+        ProviderSecret::ApiKey(k) => (Credentials::ApiKey(Secret::new(k.expose().to_owned())), None),
+        ProviderSecret::Aws { access_key_id, secret_access_key, session_token } => (
+            Credentials::Aws {
+                access_key_id: access_key_id.expose().to_owned(),
+                secret_access_key: Secret::new(secret_access_key.expose().to_owned()),
+                session_token: session_token.as_ref().map(|s| Secret::new(s.expose().to_owned())),
+            },
+            None,
+        ),
+        ProviderSecret::ServiceAccount(json) => {
+            let sa = ServiceAccount::from_json(json.expose()).map_err(|e| e.to_string())?;
+            (Credentials::GoogleServiceAccount(Secret::new(json.expose().to_owned())), Some(sa))
+        }
+    })
+}

@@ -1,0 +1,459 @@
+//! Plain data types shared by both backends and by the server.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::crypto::{ProviderSecret, Secret};
+use crate::error::StoreError;
+
+macro_rules! id_type {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// A fresh, time-ordered id (UUID v7), so new rows append to indexes.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organisation: owns gateway keys, provider keys, credits and logs.
+    OrgId
+);
+id_type!(
+    /// A gateway (client-facing) API key.
+    KeyId
+);
+id_type!(
+    /// A stored BYOK provider key.
+    ProviderKeyId
+);
+id_type!(
+    /// A credit hold taken before an upstream call.
+    ReservationId
+);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Org {
+    pub id: OrgId,
+    pub name: String,
+    /// Whether request/response bodies go into the request log.
+    pub store_bodies: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A gateway key as listed: never carries the hash or the plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayKey {
+    pub id: KeyId,
+    pub org_id: OrgId,
+    pub name: String,
+    /// The first characters of the key (`sy-` + 8), safe to display.
+    pub prefix: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// Returned once by `create_gateway_key`; the plaintext is not stored anywhere.
+#[derive(Debug, Clone)]
+pub struct NewGatewayKey {
+    pub key: GatewayKey,
+    pub plaintext: Secret,
+}
+
+/// Result of authenticating a presented gateway key: the key and its org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthedKey {
+    pub key: GatewayKey,
+    pub org: Org,
+}
+
+/// Non-secret per-key provider settings (stored as JSON in clear).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderKeyConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretKind {
+    ApiKey,
+    Aws,
+    ServiceAccount,
+}
+
+impl SecretKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Aws => "aws",
+            Self::ServiceAccount => "service_account",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "api_key" => Self::ApiKey,
+            "aws" => Self::Aws,
+            "service_account" => Self::ServiceAccount,
+            _ => return None,
+        })
+    }
+}
+
+/// Input of `set_provider_key` (an upsert on org + provider + key name).
+#[derive(Debug, Clone)]
+pub struct NewProviderKey {
+    pub org_id: OrgId,
+    pub provider: String,
+    /// Optional name, so one org can hold several keys for a provider
+    /// (addressed as `model/provider/<key name>`).
+    pub key_name: Option<String>,
+    pub config: ProviderKeyConfig,
+    pub secret: ProviderSecret,
+}
+
+/// A provider key as listed: no secret material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderKeyInfo {
+    pub id: ProviderKeyId,
+    pub org_id: OrgId,
+    pub provider: String,
+    pub key_name: Option<String>,
+    pub config: ProviderKeyConfig,
+    pub secret_kind: SecretKind,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A decrypted provider key, for the server's upstream calls only.
+#[derive(Debug, Clone)]
+pub struct ProviderKey {
+    pub info: ProviderKeyInfo,
+    pub secret: ProviderSecret,
+}
+
+/// Credit position of an org, in nano-dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// Sum of all ledger amounts (credits minus debits).
+    pub balance_nanos: i64,
+    /// Sum of active holds.
+    pub held_nanos: i64,
+    /// `balance_nanos - held_nanos`: what a new reservation can use.
+    pub available_nanos: i64,
+}
+
+impl Balance {
+    pub(crate) fn new(balance_nanos: i64, held_nanos: i64) -> Self {
+        Self {
+            balance_nanos,
+            held_nanos,
+            available_nanos: balance_nanos - held_nanos,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationStatus {
+    Active,
+    Settled,
+    Released,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Settled => "settled",
+            Self::Released => "released",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active" => Self::Active,
+            "settled" => Self::Settled,
+            "released" => Self::Released,
+            "expired" => Self::Expired,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ReservationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub org_id: OrgId,
+    pub amount_nanos: i64,
+    pub status: ReservationStatus,
+    /// The debit written by `settle`, exactly as computed (may exceed the hold).
+    pub settled_nanos: Option<i64>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub closed_at: Option<OffsetDateTime>,
+}
+
+/// What a ledger row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerKind {
+    /// Credits granted (amount > 0).
+    Credit,
+    /// A reservation took a hold (held delta > 0, amount 0).
+    Hold,
+    /// A settlement: amount = −actual cost, held delta = −hold (0 if the hold had expired).
+    Debit,
+    /// A hold ended without charge.
+    Release,
+    /// A hold ended by `expire_stale` (crash recovery).
+    Expire,
+}
+
+impl LedgerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Credit => "credit",
+            Self::Hold => "hold",
+            Self::Debit => "debit",
+            Self::Release => "release",
+            Self::Expire => "expire",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "credit" => Self::Credit,
+            "hold" => Self::Hold,
+            "debit" => Self::Debit,
+            "release" => Self::Release,
+            "expire" => Self::Expire,
+            _ => return None,
+        })
+    }
+}
+
+/// One ledger movement. Balance = Σ `amount_nanos`; held = Σ `held_delta_nanos`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub id: Uuid,
+    pub org_id: OrgId,
+    pub kind: LedgerKind,
+    pub amount_nanos: i64,
+    pub held_delta_nanos: i64,
+    pub balance_after_nanos: i64,
+    pub held_after_nanos: i64,
+    pub reservation_id: Option<ReservationId>,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Cached totals next to the totals recomputed from the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerAudit {
+    pub balance_nanos: i64,
+    pub held_nanos: i64,
+    pub rows_balance_nanos: i64,
+    pub rows_held_nanos: i64,
+    pub active_holds_nanos: i64,
+}
+
+impl LedgerAudit {
+    /// True when the cached balance and holds equal the sums of the ledger rows
+    /// and of the active reservations.
+    pub fn is_consistent(&self) -> bool {
+        self.balance_nanos == self.rows_balance_nanos
+            && self.held_nanos == self.rows_held_nanos
+            && self.held_nanos == self.active_holds_nanos
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BillingMode {
+    Byok,
+    Ptb,
+}
+
+impl BillingMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Byok => "byok",
+            Self::Ptb => "ptb",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "byok" => Self::Byok,
+            "ptb" => Self::Ptb,
+            _ => return None,
+        })
+    }
+}
+
+/// One request-log row (issue 4 item 8). Token counts are `None` when the
+/// provider did not report them, which is distinct from `Some(0)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRow {
+    /// The request id (`x-switchyard-request-id`).
+    pub id: Uuid,
+    pub org_id: OrgId,
+    pub key_id: Option<KeyId>,
+    /// The model string exactly as the caller sent it.
+    pub model: String,
+    /// Resolved endpoint id (`model:provider:deployment`), if routing got that far.
+    pub endpoint: Option<String>,
+    pub provider: Option<String>,
+    pub billing: Option<BillingMode>,
+    /// HTTP status returned to the caller.
+    pub status: u16,
+    pub error_type: Option<String>,
+    /// One entry per attempt (provider, billing mode, upstream status, message).
+    pub attempts: serde_json::Value,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    /// Cost in nano-dollars; `None` means unpriced (never 0 for unknown).
+    pub cost_nanos: Option<i64>,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub overhead_us: Option<i64>,
+    pub stream: bool,
+    pub user_id: Option<String>,
+    pub properties: BTreeMap<String, String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+    /// Stored with microsecond precision.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Filters for `recent_logs`. Newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogQuery {
+    pub org_id: OrgId,
+    pub limit: u32,
+    pub status: Option<u16>,
+    pub provider: Option<String>,
+    /// Only rows strictly older than this (keyset pagination).
+    pub before: Option<OffsetDateTime>,
+}
+
+impl LogQuery {
+    pub fn new(org_id: OrgId, limit: u32) -> Self {
+        Self {
+            org_id,
+            limit,
+            status: None,
+            provider: None,
+            before: None,
+        }
+    }
+}
+
+time::serde::format_description!(day_format, Date, "[year]-[month]-[day]");
+
+/// Spend of one org on one UTC day through one provider and billing mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendRow {
+    #[serde(with = "day_format")]
+    pub day: Date,
+    /// Empty when the request never reached a provider.
+    pub provider: String,
+    pub billing: Option<BillingMode>,
+    pub requests: i64,
+    /// Sum over priced requests only.
+    pub cost_nanos: i64,
+    /// Requests with no price (cost unknown, not zero).
+    pub unpriced_requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+}
+
+/// Timestamps are stored as integer microseconds since the Unix epoch in both
+/// backends, so the SQL (ordering, day buckets) is identical on SQLite and Postgres.
+pub(crate) fn to_us(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000) as i64
+}
+
+pub(crate) fn from_us(us: i64, table: &'static str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).map_err(|e| {
+        StoreError::Corrupt {
+            table,
+            detail: format!("timestamp {us}: {e}"),
+        }
+    })
+}
+
+pub(crate) const US_PER_DAY: i64 = 86_400_000_000;
+
+pub(crate) fn parse_id<T: FromStr>(s: &str, table: &'static str) -> Result<T, StoreError> {
+    s.parse().map_err(|_| StoreError::Corrupt {
+        table,
+        detail: format!("bad id {s:?}"),
+    })
+}
+
+/// Now, truncated to the stored precision, so a returned value equals what a
+/// later read gives back.
+pub(crate) fn now_micros() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}

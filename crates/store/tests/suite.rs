@@ -1,0 +1,971 @@
+//! The store test suite; every test runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Harness;
+use switchyard_store::*;
+use time::OffsetDateTime;
+
+both_backends!(
+    orgs_create_get_list,
+    gateway_keys_hash_lookup_revoke,
+    gateway_key_plaintext_not_stored,
+    provider_keys_round_trip_and_upsert,
+    provider_keys_wrong_or_missing_master_key,
+    provider_secret_not_in_database,
+    ledger_reserve_settle_release,
+    ledger_settle_more_and_less_than_hold,
+    ledger_errors,
+    ledger_200_concurrent_reservations_never_overspend,
+    ledger_concurrent_reserve_settle_cycles,
+    ledger_expiry_releases_and_late_settle_debits,
+    logs_round_trip_filters_and_spend,
+    log_writer_10k_rows_flushed_on_shutdown,
+    log_writer_flushes_on_interval,
+    log_writer_counts_drops_when_full,
+);
+
+fn sample_log(org: OrgId, i: usize, at: OffsetDateTime) -> LogRow {
+    let provider = if i.is_multiple_of(2) {
+        "openai"
+    } else {
+        "anthropic"
+    };
+    LogRow {
+        id: uuid::Uuid::now_v7(),
+        org_id: org,
+        key_id: Some(KeyId::generate()),
+        model: "gpt-4o-mini,claude-3-5-haiku".to_owned(),
+        endpoint: Some(format!("gpt-4o-mini:{provider}:default")),
+        provider: Some(provider.to_owned()),
+        billing: Some(if i.is_multiple_of(3) {
+            BillingMode::Byok
+        } else {
+            BillingMode::Ptb
+        }),
+        status: if i.is_multiple_of(5) { 429 } else { 200 },
+        error_type: i.is_multiple_of(5).then(|| "rate_limited".to_owned()),
+        attempts: serde_json::json!([{"provider": provider, "billing": "ptb", "status": 200}]),
+        prompt_tokens: Some(100 + i as i64),
+        completion_tokens: Some(20),
+        cached_tokens: Some(0),
+        cache_write_tokens: None,
+        reasoning_tokens: None,
+        cost_nanos: if i.is_multiple_of(7) {
+            None
+        } else {
+            Some(1_000 + i as i64)
+        },
+        latency_ms: 120,
+        ttft_ms: Some(40),
+        overhead_us: Some(350),
+        stream: i % 2 == 1,
+        user_id: Some("user-1".to_owned()),
+        properties: BTreeMap::from([("env".to_owned(), "test".to_owned())]),
+        request_body: Some(format!("{{\"i\":{i}}}")),
+        response_body: None,
+        created_at: at,
+    }
+}
+
+async fn funded_org(store: &dyn Store, nanos: i64) -> OrgId {
+    let org = store.create_org("acme").await.unwrap();
+    if nanos > 0 {
+        store
+            .add_credits(org.id, nanos, Some("grant"))
+            .await
+            .unwrap();
+    }
+    org.id
+}
+
+async fn assert_consistent(store: &dyn Store, org: OrgId) -> LedgerAudit {
+    let audit = store.audit_ledger(org).await.unwrap();
+    assert!(audit.is_consistent(), "ledger inconsistent: {audit:?}");
+    audit
+}
+
+async fn orgs_create_get_list(h: Arc<Harness>) {
+    let s = &*h.store;
+    let a = s.create_org("  Acme ").await.unwrap();
+    assert_eq!(a.name, "Acme");
+    assert!(a.store_bodies, "store_bodies defaults to true");
+    let b = s.create_org("Beta").await.unwrap();
+    assert_eq!(s.get_org(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(s.get_org(OrgId::generate()).await.unwrap(), None);
+    let all = s.list_orgs().await.unwrap();
+    assert_eq!(all, vec![a.clone(), b.clone()]);
+    s.set_store_bodies(a.id, false).await.unwrap();
+    assert!(!s.get_org(a.id).await.unwrap().unwrap().store_bodies);
+    assert!(matches!(
+        s.set_store_bodies(OrgId::generate(), true).await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+    assert!(matches!(
+        s.create_org("  ").await,
+        Err(StoreError::Invalid(_))
+    ));
+    let bal = s.balance(b.id).await.unwrap();
+    assert_eq!(
+        bal,
+        Balance {
+            balance_nanos: 0,
+            held_nanos: 0,
+            available_nanos: 0
+        }
+    );
+}
+
+async fn gateway_keys_hash_lookup_revoke(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap();
+    let other = s.create_org("other").await.unwrap();
+    let k1 = s.create_gateway_key(org.id, "prod").await.unwrap();
+    let k2 = s.create_gateway_key(org.id, "dev").await.unwrap();
+    let k3 = s.create_gateway_key(other.id, "x").await.unwrap();
+    let p1 = k1.plaintext.expose();
+    assert!(p1.starts_with("sy-") && p1.len() == 3 + 43, "{}", p1.len());
+    assert!(p1.starts_with(&k1.key.prefix));
+    assert_ne!(p1, k2.plaintext.expose());
+
+    let authed = s.lookup_gateway_key(p1).await.unwrap().expect("key found");
+    assert_eq!(authed.key, k1.key);
+    assert_eq!(authed.org, org);
+    let by_hash = s
+        .lookup_gateway_key_hash(hash_gateway_key(k3.plaintext.expose()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_hash.org.id, other.id);
+    // A near miss is not a match.
+    let mut wrong = p1.to_owned();
+    wrong.pop();
+    wrong.push(if p1.ends_with('A') { 'B' } else { 'A' });
+    assert!(s.lookup_gateway_key(&wrong).await.unwrap().is_none());
+    assert!(s.lookup_gateway_key("").await.unwrap().is_none());
+
+    let listed = s.list_gateway_keys(org.id).await.unwrap();
+    assert_eq!(listed, vec![k1.key.clone(), k2.key.clone()]);
+    let json = serde_json::to_string(&listed).unwrap();
+    assert!(!json.contains(p1) && !json.contains(k2.plaintext.expose()));
+    assert!(
+        !format!("{k1:?}").contains(p1),
+        "Debug must redact the plaintext"
+    );
+
+    assert!(s.revoke_gateway_key(k1.key.id).await.unwrap());
+    assert!(!s.revoke_gateway_key(k1.key.id).await.unwrap());
+    assert!(s.lookup_gateway_key(p1).await.unwrap().is_none());
+    assert!(s
+        .lookup_gateway_key(k2.plaintext.expose())
+        .await
+        .unwrap()
+        .is_some());
+    let listed = s.list_gateway_keys(org.id).await.unwrap();
+    assert!(listed[0].revoked_at.is_some() && listed[1].revoked_at.is_none());
+
+    assert!(matches!(
+        s.create_gateway_key(OrgId::generate(), "ghost").await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+}
+
+async fn gateway_key_plaintext_not_stored(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap();
+    let k = s.create_gateway_key(org.id, "prod").await.unwrap();
+    let secret_part = &k.plaintext.expose()[11..];
+    for col in h.raw_secret_columns().await {
+        assert!(!contains(&col, secret_part.as_bytes()));
+    }
+    for f in h.sqlite_files() {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, secret_part.as_bytes()), "{f:?}");
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn openai_key(org: OrgId, name: Option<&str>, secret: &str) -> NewProviderKey {
+    NewProviderKey {
+        org_id: org,
+        provider: "openai".to_owned(),
+        key_name: name.map(str::to_owned),
+        config: ProviderKeyConfig::default(),
+        secret: ProviderSecret::ApiKey(secret.into()),
+    }
+}
+
+async fn provider_keys_round_trip_and_upsert(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap().id;
+    let other = s.create_org("other").await.unwrap().id;
+
+    let info = s
+        .set_provider_key(&openai_key(org, None, "sk-first"))
+        .await
+        .unwrap();
+    assert_eq!(info.key_name, None);
+    assert_eq!(info.secret_kind, SecretKind::ApiKey);
+
+    let bedrock = NewProviderKey {
+        org_id: org,
+        provider: "bedrock".to_owned(),
+        key_name: Some("eu".to_owned()),
+        config: ProviderKeyConfig {
+            region: Some("eu-west-1".to_owned()),
+            ..Default::default()
+        },
+        secret: ProviderSecret::Aws {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "aws-secret/abc+def".into(),
+            session_token: None,
+        },
+    };
+    s.set_provider_key(&bedrock).await.unwrap();
+    let sa_json =
+        r#"{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\nMIIE\n"}"#;
+    let vertex = NewProviderKey {
+        org_id: org,
+        provider: "vertex".to_owned(),
+        key_name: None,
+        config: ProviderKeyConfig {
+            region: Some("us-central1".to_owned()),
+            project_id: Some("proj-1".to_owned()),
+            ..Default::default()
+        },
+        secret: ProviderSecret::ServiceAccount(sa_json.into()),
+    };
+    s.set_provider_key(&vertex).await.unwrap();
+    let azure = NewProviderKey {
+        org_id: org,
+        provider: "azure".to_owned(),
+        key_name: Some("east".to_owned()),
+        config: ProviderKeyConfig {
+            resource_name: Some("my-res".to_owned()),
+            deployment_name: Some("gpt4o".to_owned()),
+            api_version: Some("2024-10-21".to_owned()),
+            base_uri: Some("https://my-res.openai.azure.com".to_owned()),
+            ..Default::default()
+        },
+        secret: ProviderSecret::ApiKey("azure-key".into()),
+    };
+    s.set_provider_key(&azure).await.unwrap();
+
+    let listed = s.list_provider_keys(org).await.unwrap();
+    let names: Vec<_> = listed
+        .iter()
+        .map(|k| (k.provider.as_str(), k.key_name.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("azure", Some("east")),
+            ("bedrock", Some("eu")),
+            ("openai", None),
+            ("vertex", None)
+        ]
+    );
+    let listed_json = serde_json::to_string(&listed).unwrap();
+    for secret in ["sk-first", "aws-secret", "PRIVATE KEY", "azure-key"] {
+        assert!(!listed_json.contains(secret), "list leaked {secret}");
+    }
+    assert_eq!(listed[0].config, azure.config);
+
+    let got = s
+        .get_provider_key_decrypted(org, "bedrock", Some("eu"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, bedrock.secret);
+    assert_eq!(got.info.config.region.as_deref(), Some("eu-west-1"));
+    assert!(!format!("{got:?}").contains("aws-secret"));
+    let v = s
+        .get_provider_key_decrypted(org, "vertex", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.secret, ProviderSecret::ServiceAccount(sa_json.into()));
+    assert!(s
+        .get_provider_key_decrypted(org, "bedrock", None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s
+        .get_provider_key_decrypted(other, "openai", None)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Upsert: same (org, provider, name) replaces the secret and keeps the id.
+    let again = s
+        .set_provider_key(&openai_key(org, None, "sk-second"))
+        .await
+        .unwrap();
+    assert_eq!(again.id, info.id);
+    assert_eq!(again.created_at, info.created_at);
+    let got = s
+        .get_provider_key_decrypted(org, "openai", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, ProviderSecret::ApiKey("sk-second".into()));
+    assert_eq!(s.list_provider_keys(org).await.unwrap().len(), 4);
+
+    let all = s.provider_keys_decrypted(org).await.unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(s.provider_keys_decrypted(other).await.unwrap().is_empty());
+
+    assert!(s
+        .remove_provider_key(org, "bedrock", Some("eu"))
+        .await
+        .unwrap());
+    assert!(!s
+        .remove_provider_key(org, "bedrock", Some("eu"))
+        .await
+        .unwrap());
+    assert_eq!(s.list_provider_keys(org).await.unwrap().len(), 3);
+
+    assert!(matches!(
+        s.set_provider_key(&openai_key(OrgId::generate(), None, "x"))
+            .await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+}
+
+async fn provider_keys_wrong_or_missing_master_key(h: Arc<Harness>) {
+    let org = h.store.create_org("acme").await.unwrap().id;
+    h.store
+        .set_provider_key(&openai_key(org, Some("k1"), "sk-live-123"))
+        .await
+        .unwrap();
+
+    let (wrong, _) = MasterKey::generate();
+    let other = h.reopen(Some(wrong)).await;
+    let err = other
+        .get_provider_key_decrypted(org, "openai", Some("k1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WrongMasterKey(_)), "{err:?}");
+    assert!(matches!(
+        other.provider_keys_decrypted(org).await,
+        Err(StoreError::WrongMasterKey(_))
+    ));
+    // Listing needs no key.
+    assert_eq!(other.list_provider_keys(org).await.unwrap().len(), 1);
+    other.close().await.unwrap();
+
+    let none = h.reopen(None).await;
+    assert!(matches!(
+        none.get_provider_key_decrypted(org, "openai", Some("k1"))
+            .await,
+        Err(StoreError::MasterKeyMissing)
+    ));
+    assert!(matches!(
+        none.set_provider_key(&openai_key(org, None, "x")).await,
+        Err(StoreError::MasterKeyMissing)
+    ));
+    none.close().await.unwrap();
+
+    // The right key (from its base64 form) still works.
+    let same = h.reopen(Some(h.master_key.clone())).await;
+    let got = same
+        .get_provider_key_decrypted(org, "openai", Some("k1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.secret, ProviderSecret::ApiKey("sk-live-123".into()));
+    same.close().await.unwrap();
+}
+
+async fn provider_secret_not_in_database(h: Arc<Harness>) {
+    let org = h.store.create_org("acme").await.unwrap().id;
+    let secret = "sk-proj-ThisMustNeverBeStoredInClear0123456789";
+    h.store
+        .set_provider_key(&openai_key(org, None, secret))
+        .await
+        .unwrap();
+    let cols = h.raw_secret_columns().await;
+    assert!(cols.len() >= 4);
+    for col in &cols {
+        assert!(!contains(col, secret.as_bytes()));
+        assert!(!contains(col, b"ThisMustNever"));
+    }
+    for f in h.sqlite_files() {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !contains(&bytes, b"ThisMustNever"),
+            "{f:?} holds the secret"
+        );
+    }
+}
+
+async fn ledger_reserve_settle_release(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = funded_org(s, 1_000_000).await;
+    assert_eq!(s.balance(org).await.unwrap().available_nanos, 1_000_000);
+
+    let r1 = s
+        .reserve(org, 300_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let r2 = s
+        .reserve(org, 500_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.balance(org).await.unwrap(),
+        Balance {
+            balance_nanos: 1_000_000,
+            held_nanos: 800_000,
+            available_nanos: 200_000
+        }
+    );
+    match s.reserve(org, 200_001, Duration::from_secs(60)).await {
+        Err(StoreError::InsufficientCredits {
+            balance,
+            available,
+            needed,
+        }) => {
+            assert_eq!((balance, available, needed), (1_000_000, 200_000, 200_001));
+        }
+        other => panic!("expected InsufficientCredits, got {other:?}"),
+    }
+    // Exactly the available amount fits.
+    let r3 = s
+        .reserve(org, 200_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(s.balance(org).await.unwrap().available_nanos, 0);
+
+    let after = s.settle(r1, 123_456).await.unwrap();
+    assert_eq!(after, Balance::new_for_test(876_544, 700_000));
+    assert!(s.release(r2).await.unwrap());
+    assert!(!s.release(r2).await.unwrap(), "second release is a no-op");
+    assert!(s.release(r3).await.unwrap());
+    assert_eq!(
+        s.balance(org).await.unwrap(),
+        Balance {
+            balance_nanos: 876_544,
+            held_nanos: 0,
+            available_nanos: 876_544
+        }
+    );
+    assert!(matches!(
+        s.settle(r1, 1).await,
+        Err(StoreError::ReservationClosed {
+            status: ReservationStatus::Settled,
+            ..
+        })
+    ));
+    assert!(matches!(
+        s.settle(r2, 1).await,
+        Err(StoreError::ReservationClosed {
+            status: ReservationStatus::Released,
+            ..
+        })
+    ));
+    let res = s.get_reservation(r1).await.unwrap().unwrap();
+    assert_eq!(res.status, ReservationStatus::Settled);
+    assert_eq!(res.settled_nanos, Some(123_456));
+    assert_eq!(res.amount_nanos, 300_000);
+
+    let ledger = s.ledger(org, 100).await.unwrap();
+    let kinds: Vec<_> = ledger.iter().rev().map(|e| e.kind).collect();
+    use LedgerKind::*;
+    assert_eq!(
+        kinds,
+        vec![Credit, Hold, Hold, Hold, Debit, Release, Release]
+    );
+    let debit = ledger.iter().find(|e| e.kind == Debit).unwrap();
+    assert_eq!(
+        (debit.amount_nanos, debit.held_delta_nanos),
+        (-123_456, -300_000)
+    );
+    assert_eq!(debit.reservation_id, Some(r1));
+    assert_eq!(ledger[0].balance_after_nanos, 876_544);
+    assert_eq!(ledger[0].held_after_nanos, 0);
+    let sum: i64 = ledger.iter().map(|e| e.amount_nanos).sum();
+    assert_eq!(sum, 876_544);
+    assert_eq!(s.ledger(org, 2).await.unwrap().len(), 2);
+    assert_consistent(s, org).await;
+}
+
+trait BalanceExt {
+    fn new_for_test(balance: i64, held: i64) -> Balance;
+}
+impl BalanceExt for Balance {
+    fn new_for_test(balance: i64, held: i64) -> Balance {
+        Balance {
+            balance_nanos: balance,
+            held_nanos: held,
+            available_nanos: balance - held,
+        }
+    }
+}
+
+async fn ledger_settle_more_and_less_than_hold(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = funded_org(s, 1_000).await;
+    let r = s.reserve(org, 600, Duration::from_secs(60)).await.unwrap();
+    // Actual above the hold is recorded exactly, even past the balance.
+    let b = s.settle(r, 1_750).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(-750, 0));
+    // A negative balance blocks every further reservation, including 0.
+    assert!(matches!(
+        s.reserve(org, 0, Duration::from_secs(60)).await,
+        Err(StoreError::InsufficientCredits {
+            balance: -750,
+            available: -750,
+            needed: 0
+        })
+    ));
+    s.add_credits(org, 10_750, None).await.unwrap();
+    let r = s
+        .reserve(org, 5_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let b = s.settle(r, 1).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(9_999, 0));
+    let r = s
+        .reserve(org, 5_000, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let b = s.settle(r, 0).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(9_999, 0));
+    let debits: Vec<i64> = s
+        .ledger(org, 100)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == LedgerKind::Debit)
+        .map(|e| e.amount_nanos)
+        .collect();
+    assert_eq!(debits, vec![0, -1, -1_750]);
+    assert_consistent(s, org).await;
+}
+
+async fn ledger_errors(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = funded_org(s, 1_000).await;
+    let ghost = OrgId::generate();
+    assert!(matches!(
+        s.reserve(ghost, 1, Duration::from_secs(1)).await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+    assert!(matches!(
+        s.add_credits(ghost, 1, None).await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+    assert!(matches!(
+        s.balance(ghost).await,
+        Err(StoreError::OrgNotFound(_))
+    ));
+    assert!(matches!(
+        s.reserve(org, -1, Duration::from_secs(1)).await,
+        Err(StoreError::InvalidAmount { .. })
+    ));
+    assert!(matches!(
+        s.add_credits(org, 0, None).await,
+        Err(StoreError::InvalidAmount { .. })
+    ));
+    let missing = ReservationId::generate();
+    assert!(matches!(
+        s.settle(missing, 1).await,
+        Err(StoreError::ReservationNotFound(_))
+    ));
+    assert!(matches!(
+        s.release(missing).await,
+        Err(StoreError::ReservationNotFound(_))
+    ));
+    let r = s.reserve(org, 10, Duration::from_secs(60)).await.unwrap();
+    assert!(matches!(
+        s.settle(r, -5).await,
+        Err(StoreError::InvalidAmount { .. })
+    ));
+    // Failed calls changed nothing.
+    assert_eq!(
+        s.balance(org).await.unwrap(),
+        Balance::new_for_test(1_000, 10)
+    );
+    assert_consistent(s, org).await;
+}
+
+async fn ledger_200_concurrent_reservations_never_overspend(h: Arc<Harness>) {
+    let org = funded_org(&*h.store, 1_000_000).await;
+    const EACH: i64 = 13_000; // 1_000_000 / 13_000 = 76.9 → exactly 76 fit
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.reserve(org, EACH, Duration::from_secs(60)).await
+        }));
+    }
+    let mut ok = Vec::new();
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(id) => ok.push(id),
+            Err(StoreError::InsufficientCredits {
+                needed, available, ..
+            }) => {
+                assert_eq!(needed, EACH);
+                assert!(available < EACH);
+                refused += 1;
+            }
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(ok.len(), 76, "exactly the affordable reservations succeed");
+    assert_eq!(refused, 124);
+    let b = h.store.balance(org).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(1_000_000, 76 * EACH));
+    assert!(b.available_nanos >= 0);
+    let audit = assert_consistent(&*h.store, org).await;
+    assert_eq!(audit.active_holds_nanos, 76 * EACH);
+
+    // Settle half concurrently (below the hold), release the rest.
+    let mut tasks = Vec::new();
+    for (i, id) in ok.into_iter().enumerate() {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i.is_multiple_of(2) {
+                store.settle(id, EACH - 1_000).await.map(|_| ())
+            } else {
+                store.release(id).await.map(|_| ())
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let b = h.store.balance(org).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(1_000_000 - 38 * (EACH - 1_000), 0));
+    let audit = assert_consistent(&*h.store, org).await;
+    assert_eq!(audit.rows_balance_nanos, b.balance_nanos);
+    let rows = h.store.ledger(org, 10_000).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        1 + 76 + 76,
+        "credit + holds + settlements/releases"
+    );
+}
+
+async fn ledger_concurrent_reserve_settle_cycles(h: Arc<Harness>) {
+    // 200 tasks each loop reserve→settle; settlements never exceed holds, so
+    // the balance must never go negative however the tasks interleave.
+    let org = funded_org(&*h.store, 2_000_000).await;
+    let spent = Arc::new(AtomicI64::new(0));
+    let refused = Arc::new(AtomicI64::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..200i64 {
+        let store = h.store.clone();
+        let spent = spent.clone();
+        let refused = refused.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..3i64 {
+                match store.reserve(org, 10_000, Duration::from_secs(60)).await {
+                    Ok(id) => {
+                        tokio::task::yield_now().await;
+                        let actual = 5_000 + (i * 7 + round) % 5_000;
+                        store.settle(id, actual).await.unwrap();
+                        spent.fetch_add(actual, Ordering::Relaxed);
+                    }
+                    Err(StoreError::InsufficientCredits { .. }) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => panic!("unexpected error: {e}"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let b = h.store.balance(org).await.unwrap();
+    assert_eq!(b.held_nanos, 0);
+    assert_eq!(b.balance_nanos, 2_000_000 - spent.load(Ordering::Relaxed));
+    assert!(b.balance_nanos >= 0, "overspent: {b:?}");
+    // 600 attempts at ~7.5k each cannot all fit in 2M: the limit was reached.
+    assert!(refused.load(Ordering::Relaxed) > 0);
+    assert_consistent(&*h.store, org).await;
+}
+
+async fn ledger_expiry_releases_and_late_settle_debits(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = funded_org(s, 100_000).await;
+    let short = s
+        .reserve(org, 40_000, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let short2 = s
+        .reserve(org, 10_000, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let long = s
+        .reserve(org, 30_000, Duration::from_secs(3_600))
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        s.expire_stale(now - time::Duration::seconds(5))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.expire_stale(now + time::Duration::seconds(5))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.expire_stale(now + time::Duration::seconds(5))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.balance(org).await.unwrap(),
+        Balance::new_for_test(100_000, 30_000)
+    );
+    assert_eq!(
+        s.get_reservation(short).await.unwrap().unwrap().status,
+        ReservationStatus::Expired
+    );
+    // A settlement arriving after expiry is still charged, exactly once.
+    let b = s.settle(short, 12_345).await.unwrap();
+    assert_eq!(b, Balance::new_for_test(87_655, 30_000));
+    assert!(matches!(
+        s.settle(short, 1).await,
+        Err(StoreError::ReservationClosed {
+            status: ReservationStatus::Settled,
+            ..
+        })
+    ));
+    // Releasing an expired hold is a no-op.
+    assert!(!s.release(short2).await.unwrap());
+    assert_eq!(
+        s.get_reservation(long).await.unwrap().unwrap().status,
+        ReservationStatus::Active
+    );
+    let kinds: Vec<_> = s
+        .ledger(org, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == LedgerKind::Expire).count(),
+        2
+    );
+    assert_consistent(s, org).await;
+}
+
+async fn logs_round_trip_filters_and_spend(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap().id;
+    let other = s.create_org("other").await.unwrap().id;
+    let day1 = time::macros::datetime!(2025-03-01 10:00:00.123456 UTC);
+    let day2 = time::macros::datetime!(2025-03-02 23:59:59.999000 UTC);
+    let mut rows: Vec<LogRow> = (0..30)
+        .map(|i| {
+            let at = if i < 20 { day1 } else { day2 } + time::Duration::microseconds(i as i64);
+            sample_log(org, i, at)
+        })
+        .collect();
+    rows[3].response_body = Some("data: {\"x\":1}\n\n".to_owned());
+    rows[3]
+        .properties
+        .insert("team".to_owned(), "search".to_owned());
+    rows[4].provider = None;
+    rows[4].billing = None;
+    rows[4].endpoint = None;
+    rows[4].key_id = None;
+    rows[4].prompt_tokens = None;
+    rows.push(sample_log(other, 1, day1));
+    s.insert_logs(&rows).await.unwrap();
+    s.insert_logs(&[]).await.unwrap();
+    assert_eq!(s.count_logs(org).await.unwrap(), 30);
+    assert_eq!(s.count_logs(other).await.unwrap(), 1);
+
+    // Every field round-trips, None stays distinct from Some(0).
+    let got = s.get_log(org, rows[3].id).await.unwrap().unwrap();
+    assert_eq!(got, rows[3]);
+    let got = s.get_log(org, rows[4].id).await.unwrap().unwrap();
+    assert_eq!(got, rows[4]);
+    assert!(s.get_log(other, rows[3].id).await.unwrap().is_none());
+
+    let recent = s.recent_logs(&LogQuery::new(org, 5)).await.unwrap();
+    assert_eq!(recent.len(), 5);
+    assert_eq!(recent[0], rows[29]);
+    assert!(recent
+        .windows(2)
+        .all(|w| w[0].created_at >= w[1].created_at));
+    let mut q = LogQuery::new(org, 100);
+    q.status = Some(429);
+    let limited = s.recent_logs(&q).await.unwrap();
+    assert_eq!(limited.len(), 6);
+    assert!(limited.iter().all(|r| r.status == 429));
+    q.provider = Some("openai".to_owned());
+    let both = s.recent_logs(&q).await.unwrap();
+    assert!(both
+        .iter()
+        .all(|r| r.status == 429 && r.provider.as_deref() == Some("openai")));
+    assert_eq!(both.len(), 3); // i = 0, 10, 20
+    let mut q = LogQuery::new(org, 100);
+    q.before = Some(day2);
+    assert_eq!(s.recent_logs(&q).await.unwrap().len(), 20);
+
+    let spend = s
+        .spend(
+            org,
+            day1 - time::Duration::days(1),
+            day2 + time::Duration::days(1),
+        )
+        .await
+        .unwrap();
+    let total_requests: i64 = spend.iter().map(|r| r.requests).sum();
+    assert_eq!(total_requests, 30);
+    let expected_cost: i64 = rows[..30].iter().filter_map(|r| r.cost_nanos).sum();
+    assert_eq!(
+        spend.iter().map(|r| r.cost_nanos).sum::<i64>(),
+        expected_cost
+    );
+    let unpriced = rows[..30].iter().filter(|r| r.cost_nanos.is_none()).count() as i64;
+    assert_eq!(
+        spend.iter().map(|r| r.unpriced_requests).sum::<i64>(),
+        unpriced
+    );
+    let d1_openai_ptb: Vec<_> = spend
+        .iter()
+        .filter(|r| {
+            r.day == day1.date() && r.provider == "openai" && r.billing == Some(BillingMode::Ptb)
+        })
+        .collect();
+    assert_eq!(d1_openai_ptb.len(), 1);
+    let exp: Vec<&LogRow> = rows[..20]
+        .iter()
+        .filter(|r| r.provider.as_deref() == Some("openai") && r.billing == Some(BillingMode::Ptb))
+        .collect();
+    assert_eq!(d1_openai_ptb[0].requests, exp.len() as i64);
+    assert_eq!(
+        d1_openai_ptb[0].cost_nanos,
+        exp.iter().filter_map(|r| r.cost_nanos).sum::<i64>()
+    );
+    assert_eq!(
+        d1_openai_ptb[0].prompt_tokens,
+        exp.iter().filter_map(|r| r.prompt_tokens).sum::<i64>()
+    );
+    assert!(spend.iter().any(|r| r.day == day2.date()));
+    assert!(spend
+        .iter()
+        .any(|r| r.provider.is_empty() && r.billing.is_none()));
+    // The window is half-open and per org.
+    assert!(s
+        .spend(
+            org,
+            day2 + time::Duration::days(1),
+            day2 + time::Duration::days(2)
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    let o = s
+        .spend(other, day1 - time::Duration::days(1), day2)
+        .await
+        .unwrap();
+    assert_eq!(o.iter().map(|r| r.requests).sum::<i64>(), 1);
+}
+
+async fn log_writer_10k_rows_flushed_on_shutdown(h: Arc<Harness>) {
+    let org = h.store.create_org("acme").await.unwrap().id;
+    let writer = LogWriter::spawn(h.store.clone(), LogWriterConfig::default());
+    let now = OffsetDateTime::now_utc();
+    let started = std::time::Instant::now();
+    for i in 0..10_000 {
+        assert!(writer.log(sample_log(org, i, now)), "row {i} dropped");
+    }
+    let enqueue = started.elapsed();
+    let stats = writer.shutdown().await;
+    let total = started.elapsed();
+    eprintln!(
+        "{:?}: 10k rows enqueued in {enqueue:?}, all written in {total:?}, {} batches",
+        h.store.backend(),
+        stats.batches
+    );
+    assert_eq!(stats.written, 10_000);
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(stats.failed, 0);
+    assert!(
+        stats.batches >= 40,
+        "batches of at most 256: {}",
+        stats.batches
+    );
+    assert!(
+        stats.batches <= 10_000 / 16,
+        "rows were batched: {}",
+        stats.batches
+    );
+    assert_eq!(h.store.count_logs(org).await.unwrap(), 10_000);
+    // After shutdown new rows are refused and counted, never silently lost.
+    assert!(!writer.log(sample_log(org, 0, now)));
+    assert_eq!(writer.stats().dropped, 1);
+    assert_eq!(writer.shutdown().await.written, 10_000);
+}
+
+async fn log_writer_flushes_on_interval(h: Arc<Harness>) {
+    let org = h.store.create_org("acme").await.unwrap().id;
+    let config = LogWriterConfig {
+        flush_interval: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let writer = LogWriter::spawn(h.store.clone(), config);
+    let now = OffsetDateTime::now_utc();
+    for i in 0..3 {
+        assert!(writer.log(sample_log(org, i, now)));
+    }
+    // A partial batch is written once the interval passes, without shutdown.
+    let mut count = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        count = h.store.count_logs(org).await.unwrap();
+        if count == 3 {
+            break;
+        }
+    }
+    assert_eq!(count, 3);
+    assert_eq!(writer.stats().written, 3);
+    assert_eq!(writer.queued(), 0);
+    writer.shutdown().await;
+}
+
+async fn log_writer_counts_drops_when_full(h: Arc<Harness>) {
+    let org = h.store.create_org("acme").await.unwrap().id;
+    let config = LogWriterConfig {
+        capacity: 8,
+        batch_size: 4,
+        ..Default::default()
+    };
+    let writer = LogWriter::spawn(h.store.clone(), config);
+    let now = OffsetDateTime::now_utc();
+    let mut accepted = 0u64;
+    for i in 0..10_000 {
+        if writer.log(sample_log(org, i, now)) {
+            accepted += 1;
+        }
+    }
+    let stats = writer.shutdown().await;
+    assert!(stats.dropped > 0, "a full queue drops instead of blocking");
+    assert_eq!(accepted + stats.dropped, 10_000);
+    assert_eq!(stats.written, accepted);
+    assert_eq!(h.store.count_logs(org).await.unwrap() as u64, accepted);
+}

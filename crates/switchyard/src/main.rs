@@ -1,0 +1,55 @@
+//! The `switchyard` binary: a thin CLI over the workspace's crates.
+
+mod cost_cmd;
+mod detect_cmd;
+mod registry_cmd;
+mod serve_cmd;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "Switchyard: one OpenAI-compatible API in front of many LLM providers")]
+struct Cli {
+    /// Load the registry from this folder instead of the one embedded in the binary.
+    #[arg(long, global = true, env = "SWITCHYARD_REGISTRY")]
+    registry: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect and validate the model registry.
+    #[command(subcommand)]
+    Registry(registry_cmd::RegistryCommand),
+    /// Price a usage with the registry's prices (--provider), or by the legacy match rules (--url).
+    Cost(detect_cmd::CostCommand),
+    /// Print the provider a target URL belongs to, or exit 2 if it is not an approved domain.
+    DetectProvider(detect_cmd::DetectArgs),
+    /// Run the gateway (default: 127.0.0.1:8080, embedded SQLite in ./switchyard-data).
+    Serve(serve_cmd::ServeArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Registry(cmd) => registry_cmd::run(cmd, cli.registry.as_deref()),
+        Command::Cost(args) => detect_cmd::run_cost(args, cli.registry.as_deref()),
+        Command::DetectProvider(args) => detect_cmd::run_detect(args, cli.registry.as_deref()),
+        Command::Serve(args) => serve_cmd::run(args, cli.registry),
+    }
+}
+
+/// Loads the registry the user asked for, or prints every error and returns the exit code.
+pub(crate) fn load_registry(dir: Option<&std::path::Path>) -> Result<switchyard_registry::Registry, ExitCode> {
+    let loaded = match dir {
+        Some(dir) => switchyard_registry::Registry::load_dir(dir),
+        None => switchyard_registry::Registry::embedded(),
+    };
+    loaded.map_err(|errors| {
+        eprint!("{errors}");
+        ExitCode::from(1)
+    })
+}
