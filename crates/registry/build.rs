@@ -28,7 +28,12 @@ fn main() {
     collect(&root, &root, &mut files);
     let mut code = String::from("&[\n");
     for (rel, abs) in &files {
-        writeln!(code, "    ({rel:?}, include_str!({:?})),", abs.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({rel:?}, include_str!({:?})),",
+            abs.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("]\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded_registry.rs");

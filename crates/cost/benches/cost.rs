@@ -14,7 +14,12 @@ fn bench(c: &mut Criterion) {
             }),
             ..Default::default()
         },
-        TierSpec { threshold: 200_000, input: Some(dec!(0.000006)), output: Some(dec!(0.0000225)), ..Default::default() },
+        TierSpec {
+            threshold: 200_000,
+            input: Some(dec!(0.000006)),
+            output: Some(dec!(0.0000225)),
+            ..Default::default()
+        },
     ])
     .unwrap();
     let usage = Usage {

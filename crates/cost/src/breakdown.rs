@@ -140,10 +140,26 @@ fn modality_rates(tier: &Tier, m: Modality) -> Option<&ModalityRates> {
 
 fn modality_kinds(m: Modality) -> [LineKind; 3] {
     match m {
-        Modality::Image => [LineKind::ImageInput, LineKind::ImageCachedInput, LineKind::ImageOutput],
-        Modality::Audio => [LineKind::AudioInput, LineKind::AudioCachedInput, LineKind::AudioOutput],
-        Modality::Video => [LineKind::VideoInput, LineKind::VideoCachedInput, LineKind::VideoOutput],
-        Modality::File => [LineKind::FileInput, LineKind::FileCachedInput, LineKind::FileOutput],
+        Modality::Image => [
+            LineKind::ImageInput,
+            LineKind::ImageCachedInput,
+            LineKind::ImageOutput,
+        ],
+        Modality::Audio => [
+            LineKind::AudioInput,
+            LineKind::AudioCachedInput,
+            LineKind::AudioOutput,
+        ],
+        Modality::Video => [
+            LineKind::VideoInput,
+            LineKind::VideoCachedInput,
+            LineKind::VideoOutput,
+        ],
+        Modality::File => [
+            LineKind::FileInput,
+            LineKind::FileCachedInput,
+            LineKind::FileOutput,
+        ],
     }
 }
 
@@ -158,17 +174,37 @@ pub fn price(pricing: &Pricing, basis: TierBasis, usage: &Usage) -> CostBreakdow
 
     lines.push(LineKind::Input, usage.input.unwrap_or(0), tier.input);
     let read_rate = tier.input * tier.cache.read.unwrap_or(one);
-    lines.push_nonzero(LineKind::CacheRead, usage.cache_read.unwrap_or(0), read_rate);
+    lines.push_nonzero(
+        LineKind::CacheRead,
+        usage.cache_read.unwrap_or(0),
+        read_rate,
+    );
     let w5m = tier.input * tier.cache.write_5m.unwrap_or(one);
-    lines.push_nonzero(LineKind::CacheWrite5m, usage.cache_write_5m.unwrap_or(0), w5m);
+    lines.push_nonzero(
+        LineKind::CacheWrite5m,
+        usage.cache_write_5m.unwrap_or(0),
+        w5m,
+    );
     let w1h = tier.input * tier.cache.write_1h.unwrap_or(one);
-    lines.push_nonzero(LineKind::CacheWrite1h, usage.cache_write_1h.unwrap_or(0), w1h);
+    lines.push_nonzero(
+        LineKind::CacheWrite1h,
+        usage.cache_write_1h.unwrap_or(0),
+        w1h,
+    );
 
     // Reasoning is a part of output: only the rest is charged at the output rate.
     let output = usage.output.unwrap_or(0);
     let reasoning = usage.reasoning.unwrap_or(0);
-    lines.push(LineKind::Output, output.saturating_sub(reasoning), tier.output);
-    lines.push_nonzero(LineKind::Thinking, reasoning, tier.thinking.unwrap_or(tier.output));
+    lines.push(
+        LineKind::Output,
+        output.saturating_sub(reasoning),
+        tier.output,
+    );
+    lines.push_nonzero(
+        LineKind::Thinking,
+        reasoning,
+        tier.thinking.unwrap_or(tier.output),
+    );
 
     for (m, u) in usage.modalities() {
         let rates = modality_rates(tier, m);
@@ -241,20 +277,41 @@ mod tests {
     #[test]
     fn cache_writes_count_toward_the_threshold() {
         // 150k input + 50k cache write = 200k prompt: the long-context tier, for every line.
-        let u = Usage { input: Some(150_000), cache_write_5m: Some(50_000), output: Some(10), ..Default::default() };
+        let u = Usage {
+            input: Some(150_000),
+            cache_write_5m: Some(50_000),
+            output: Some(10),
+            ..Default::default()
+        };
         let b = price(&claude_sonnet_4(), TierBasis::Prompt, &u);
         assert_eq!(b.tier_threshold, 200_000);
-        assert_eq!(b.line(LineKind::CacheWrite5m).unwrap().amount, dec!(50000) * dec!(0.000006) * dec!(1.25));
+        assert_eq!(
+            b.line(LineKind::CacheWrite5m).unwrap().amount,
+            dec!(50000) * dec!(0.000006) * dec!(1.25)
+        );
         // The same usage under the `input` basis stays in the base tier.
         let b = price(&claude_sonnet_4(), TierBasis::Input, &u);
         assert_eq!(b.tier_threshold, 0);
-        assert_eq!(price(&claude_sonnet_4(), TierBasis::Base, &Usage::tokens(10_000_000, 1)).tier_threshold, 0);
+        assert_eq!(
+            price(
+                &claude_sonnet_4(),
+                TierBasis::Base,
+                &Usage::tokens(10_000_000, 1)
+            )
+            .tier_threshold,
+            0
+        );
     }
 
     #[test]
     fn reasoning_is_part_of_output() {
         let mut p = claude_sonnet_4();
-        let u = Usage { input: Some(0), output: Some(1000), reasoning: Some(400), ..Default::default() };
+        let u = Usage {
+            input: Some(0),
+            output: Some(1000),
+            reasoning: Some(400),
+            ..Default::default()
+        };
         // No thinking rate: all 1000 output tokens at the output rate, split over two lines.
         let b = price(&p, TierBasis::Prompt, &u);
         assert_eq!(b.total, dec!(1000) * dec!(0.000015));
@@ -266,12 +323,18 @@ mod tests {
         }])
         .unwrap();
         let b = price(&p, TierBasis::Prompt, &u);
-        assert_eq!(b.total, dec!(600) * dec!(0.00001) + dec!(400) * dec!(0.00002));
+        assert_eq!(
+            b.total,
+            dec!(600) * dec!(0.00001) + dec!(400) * dec!(0.00002)
+        );
     }
 
     #[test]
     fn provider_cost_overrides_total() {
-        let u = Usage { provider_cost: Some(dec!(0.123)), ..Usage::tokens(1000, 1000) };
+        let u = Usage {
+            provider_cost: Some(dec!(0.123)),
+            ..Usage::tokens(1000, 1000)
+        };
         let b = price(&claude_sonnet_4(), TierBasis::Prompt, &u);
         assert_eq!(b.total, dec!(0.123));
         assert_eq!(b.computed, dec!(0.003) + dec!(0.015));
@@ -284,21 +347,38 @@ mod tests {
             input: Some(dec!(0.000001)),
             output: Some(dec!(0.000002)),
             request: Some(dec!(0.005)),
-            cache: Some(CacheMultipliers { read: Some(dec!(0.25)), ..Default::default() }),
-            audio: Some(ModalityRates { input: Some(dec!(0.00004)), ..Default::default() }),
+            cache: Some(CacheMultipliers {
+                read: Some(dec!(0.25)),
+                ..Default::default()
+            }),
+            audio: Some(ModalityRates {
+                input: Some(dec!(0.00004)),
+                ..Default::default()
+            }),
             ..Default::default()
         }])
         .unwrap();
         let u = Usage {
             input: Some(10),
             output: Some(10),
-            audio: Some(crate::ModalityUsage { input: 100, cached_input: 100, output: 5 }),
-            image: Some(crate::ModalityUsage { input: 3, cached_input: 0, output: 0 }),
+            audio: Some(crate::ModalityUsage {
+                input: 100,
+                cached_input: 100,
+                output: 5,
+            }),
+            image: Some(crate::ModalityUsage {
+                input: 3,
+                cached_input: 0,
+                output: 0,
+            }),
             ..Default::default()
         };
         let b = price(&p, TierBasis::Prompt, &u);
         assert_eq!(b.line(LineKind::AudioInput).unwrap().amount, dec!(0.004));
-        assert_eq!(b.line(LineKind::AudioCachedInput).unwrap().amount, dec!(0.001));
+        assert_eq!(
+            b.line(LineKind::AudioCachedInput).unwrap().amount,
+            dec!(0.001)
+        );
         assert_eq!(b.line(LineKind::AudioOutput).unwrap().amount, dec!(0.00001));
         assert_eq!(b.line(LineKind::ImageInput).unwrap().amount, dec!(0.000003));
         assert_eq!(b.line(LineKind::Request).unwrap().amount, dec!(0.005));

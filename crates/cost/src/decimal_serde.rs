@@ -71,15 +71,24 @@ mod tests {
     #[test]
     fn float_literals_are_exact() {
         assert_eq!(parse(r#"{"v": 0.000003}"#).unwrap().to_string(), "0.000003");
-        assert_eq!(parse(r#"{"v": 0.00000633}"#).unwrap().to_string(), "0.00000633");
+        assert_eq!(
+            parse(r#"{"v": 0.00000633}"#).unwrap().to_string(),
+            "0.00000633"
+        );
         assert_eq!(parse(r#"{"v": 3e-7}"#).unwrap().to_string(), "0.0000003");
         assert_eq!(parse(r#"{"v": 0.1}"#).unwrap().to_string(), "0.1");
     }
 
     #[test]
     fn strings_and_integers() {
-        assert_eq!(parse(r#"{"v": "0.0000225"}"#).unwrap().to_string(), "0.0000225");
-        assert_eq!(parse(r#"{"v": "1.5e-6"}"#).unwrap().to_string(), "0.0000015");
+        assert_eq!(
+            parse(r#"{"v": "0.0000225"}"#).unwrap().to_string(),
+            "0.0000225"
+        );
+        assert_eq!(
+            parse(r#"{"v": "1.5e-6"}"#).unwrap().to_string(),
+            "0.0000015"
+        );
         assert_eq!(parse(r#"{"v": 2}"#).unwrap(), Decimal::from(2));
     }
 

@@ -22,11 +22,23 @@ pub enum TierBasis {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheMultipliers {
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub read: Option<Decimal>,
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub write_5m: Option<Decimal>,
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub write_1h: Option<Decimal>,
 }
 
@@ -36,20 +48,35 @@ pub struct CacheMultipliers {
 #[serde(deny_unknown_fields)]
 pub struct ModalityRates {
     /// USD per input unit of this modality.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Decimal>,
     /// Multiplier of `input` for cached input of this modality.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cached_input_multiplier: Option<Decimal>,
     /// USD per output unit of this modality.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Decimal>,
 }
 
 impl ModalityRates {
     fn fill_from(&mut self, lower: &ModalityRates) {
         fill(&mut self.input, &lower.input);
-        fill(&mut self.cached_input_multiplier, &lower.cached_input_multiplier);
+        fill(
+            &mut self.cached_input_multiplier,
+            &lower.cached_input_multiplier,
+        );
         fill(&mut self.output, &lower.output);
     }
 }
@@ -63,24 +90,48 @@ pub struct TierSpec {
     #[serde(default)]
     pub threshold: u64,
     /// USD per input token.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub input: Option<Decimal>,
     /// USD per output token.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheMultipliers>,
     /// USD per reasoning token; the output rate when unset.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub thinking: Option<Decimal>,
     /// USD per request.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request: Option<Decimal>,
     /// USD per web search call.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub web_search: Option<Decimal>,
     /// USD per cached token per hour of storage. Kept for display; not part of a request's cost.
-    #[serde(default, deserialize_with = "deserialize_opt_decimal", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "deserialize_opt_decimal",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cache_storage_per_hour: Option<Decimal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ModalityRates>,
@@ -125,9 +176,17 @@ pub enum PricingError {
     #[error("the first tier has threshold {0}; it must start at 0")]
     FirstThresholdNotZero(u64),
     #[error("tier {index} has threshold {threshold}, not greater than the previous tier's {previous}; thresholds must strictly increase")]
-    NotIncreasing { index: usize, threshold: u64, previous: u64 },
+    NotIncreasing {
+        index: usize,
+        threshold: u64,
+        previous: u64,
+    },
     #[error("tier {index} field `{field}` is negative ({value})")]
-    Negative { index: usize, field: &'static str, value: Decimal },
+    Negative {
+        index: usize,
+        field: &'static str,
+        value: Decimal,
+    },
     #[error("the base tier has no `{0}` price")]
     MissingBaseField(&'static str),
 }
@@ -171,7 +230,10 @@ impl TierSpec {
         fill(&mut self.thinking, &lower.thinking);
         fill(&mut self.request, &lower.request);
         fill(&mut self.web_search, &lower.web_search);
-        fill(&mut self.cache_storage_per_hour, &lower.cache_storage_per_hour);
+        fill(
+            &mut self.cache_storage_per_hour,
+            &lower.cache_storage_per_hour,
+        );
         fill_modality(&mut self.image, &lower.image);
         fill_modality(&mut self.audio, &lower.audio);
         fill_modality(&mut self.video, &lower.video);
@@ -211,7 +273,11 @@ impl TierSpec {
         for (field, value) in fields {
             if let Some(value) = value {
                 if value.is_sign_negative() && !value.is_zero() {
-                    return Err(PricingError::Negative { index, field, value });
+                    return Err(PricingError::Negative {
+                        index,
+                        field,
+                        value,
+                    });
                 }
             }
         }
@@ -326,7 +392,11 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err,
-            PricingError::NotIncreasing { index: 2, threshold: 100, previous: 100 }
+            PricingError::NotIncreasing {
+                index: 2,
+                threshold: 100,
+                previous: 100
+            }
         );
     }
 
@@ -353,12 +423,21 @@ mod tests {
                 write_5m: Some(dec!(1.25)),
                 write_1h: Some(dec!(2)),
             }),
-            image: Some(ModalityRates { input: Some(dec!(0.001)), ..Default::default() }),
+            image: Some(ModalityRates {
+                input: Some(dec!(0.001)),
+                ..Default::default()
+            }),
             ..tier(0, Some(dec!(0.000003)), Some(dec!(0.000015)))
         };
         let high = TierSpec {
-            cache: Some(CacheMultipliers { read: Some(dec!(0.2)), ..Default::default() }),
-            image: Some(ModalityRates { output: Some(dec!(0.5)), ..Default::default() }),
+            cache: Some(CacheMultipliers {
+                read: Some(dec!(0.2)),
+                ..Default::default()
+            }),
+            image: Some(ModalityRates {
+                output: Some(dec!(0.5)),
+                ..Default::default()
+            }),
             ..tier(200_000, Some(dec!(0.000006)), None)
         };
         let p = Pricing::resolve(&[base, high]).unwrap();

@@ -150,7 +150,11 @@ mod tests {
             cache_read: Some(20),
             cache_write_5m: Some(3),
             cache_write_1h: Some(4),
-            audio: Some(ModalityUsage { input: 7, cached_input: 1, output: 9 }),
+            audio: Some(ModalityUsage {
+                input: 7,
+                cached_input: 1,
+                output: 9,
+            }),
             ..Usage::default()
         };
         assert_eq!(u.prompt_tokens(), 135);
@@ -158,8 +162,16 @@ mod tests {
 
     #[test]
     fn merge_keeps_earlier_fields_and_takes_later_ones() {
-        let mut a = Usage { input: Some(10), cache_read: Some(5), output: Some(1), ..Default::default() };
-        a.merge(&Usage { output: Some(42), ..Default::default() });
+        let mut a = Usage {
+            input: Some(10),
+            cache_read: Some(5),
+            output: Some(1),
+            ..Default::default()
+        };
+        a.merge(&Usage {
+            output: Some(42),
+            ..Default::default()
+        });
         assert_eq!(a.input, Some(10));
         assert_eq!(a.cache_read, Some(5));
         assert_eq!(a.output, Some(42));

@@ -554,7 +554,13 @@ fn build_vertex(
                 .and_then(Value::as_str)
                 .unwrap_or(model_id);
             (
-                openai::request_body(id, target.endpoint, model, request, opts.stream)?,
+                openai::request_body(
+                    target.provider,
+                    target.endpoint,
+                    model,
+                    request,
+                    opts.stream,
+                )?,
                 AnswerFormat::OpenAi,
             )
         }

@@ -51,7 +51,7 @@ pub fn build(
         url: format!("{base}{path}?api-version={version}"),
         headers: base_headers(target.provider, credentials, opts.stream)?,
         body: Bytes::from(request_body(
-            id,
+            target.provider,
             target.endpoint,
             &target.endpoint.provider_model_id,
             request,

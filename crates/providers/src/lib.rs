@@ -14,7 +14,7 @@ pub mod sse;
 pub mod usage;
 
 pub use adapter::{
-    prepare, Adapter, AnswerFormat, Credentials, Exchange, MappedResponse, Prepared, RequestOptions,
-    StreamTranslator, Target, UpstreamRequest,
+    prepare, Adapter, AnswerFormat, Credentials, Exchange, MappedResponse, Prepared,
+    RequestOptions, StreamTranslator, Target, UpstreamRequest,
 };
 pub use error::{ErrorKind, ProviderError, Secret};

@@ -17,7 +17,8 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use switchyard_cost::Usage;
-use switchyard_registry::{ConfigField, Endpoint, Parameter};
+pub use switchyard_registry::StreamUsage;
+use switchyard_registry::{ConfigField, Endpoint, Parameter, Provider};
 
 use crate::adapter::{
     base_headers, Credentials, Exchange, MappedResponse, RequestOptions, Target, UpstreamRequest,
@@ -26,27 +27,9 @@ use crate::error::ProviderError;
 use crate::sse::{write_data, write_done, SseParser};
 use crate::usage;
 
-/// How a provider reports usage in a stream.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StreamUsage {
-    /// Only when asked with `stream_options.include_usage` (OpenAI and most compatibles). The
-    /// gateway always asks.
-    OnRequest,
-    /// Always, in the last chunk; the provider rejects `stream_options` (Mistral answers 422
-    /// "extra_forbidden" to it), so it is removed from the body.
-    Always,
-}
-
-/// Providers that reject `stream_options`. Stopgap until the registry carries this as provider
-/// data (requested in notes/PROVIDERS-CONTRACT.md); then this list goes away.
-const REJECTS_STREAM_OPTIONS: &[&str] = &["mistral"];
-
-pub fn stream_usage(provider_id: &str) -> StreamUsage {
-    if REJECTS_STREAM_OPTIONS.contains(&provider_id) {
-        StreamUsage::Always
-    } else {
-        StreamUsage::OnRequest
-    }
+/// How a provider reports stream usage: registry data (`stream_usage` in providers.toml).
+pub fn stream_usage(provider: &Provider) -> StreamUsage {
+    provider.stream_usage
 }
 
 /// Fills `{field}` templates of a registry URL from the target's config. `{deployment}` is the
@@ -180,12 +163,13 @@ fn patched_body(original: &Map<String, Value>, remove: &[&str], set: &[(&str, Va
 
 /// The body for an OpenAI-compatible provider.
 pub fn request_body(
-    provider_id: &str,
+    provider: &Provider,
     endpoint: &Endpoint,
     model: &str,
     request: &Value,
     stream: bool,
 ) -> Result<Vec<u8>, ProviderError> {
+    let provider_id = provider.id.as_str();
     let obj = request.as_object().ok_or_else(|| {
         ProviderError::unsupported(provider_id, "request body must be a JSON object")
     })?;
@@ -218,7 +202,7 @@ pub fn request_body(
 
     if stream {
         set.push(("stream", Value::Bool(true)));
-        match stream_usage(provider_id) {
+        match stream_usage(provider) {
             StreamUsage::OnRequest => {
                 let mut so = obj
                     .get("stream_options")
@@ -244,7 +228,6 @@ pub fn build(
     request: &Value,
     opts: &RequestOptions<'_>,
 ) -> Result<UpstreamRequest, ProviderError> {
-    let id = target.provider.id.as_str();
     let base = expand_template(target, target.base_url())?;
     let path = expand_template(target, &target.provider.chat_path)?;
     Ok(UpstreamRequest {
@@ -252,7 +235,7 @@ pub fn build(
         url: format!("{base}{path}"),
         headers: base_headers(target.provider, credentials, opts.stream)?,
         body: Bytes::from(request_body(
-            id,
+            target.provider,
             target.endpoint,
             &target.endpoint.provider_model_id,
             request,

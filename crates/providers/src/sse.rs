@@ -67,10 +67,7 @@ impl SseParser {
         }
         // Fast path when nothing is buffered: lines are sliced straight out of `bytes`.
         let mut rest = bytes;
-        loop {
-            let Some(pos) = memchr2(b'\n', b'\r', rest) else {
-                break;
-            };
+        while let Some(pos) = memchr2(b'\n', b'\r', rest) {
             let line_end = pos;
             let mut next = pos + 1;
             if rest[pos] == b'\r' {

@@ -305,7 +305,7 @@ fn url_and_auth_are_right_for_every_provider() {
                     });
                     let include_usage =
                         body.pointer("/stream_options/include_usage") == Some(&json!(true));
-                    let want_include = stream && stream_usage(id) == StreamUsage::OnRequest;
+                    let want_include = stream && stream_usage(provider) == StreamUsage::OnRequest;
                     fails.check(include_usage == want_include, || {
                         format!("{id}: stream={stream} include_usage={include_usage}")
                     });
@@ -831,4 +831,97 @@ fn whole_answer_errors_in_a_200() {
     assert_eq!(e.kind, ErrorKind::InvalidResponse);
     let e = ex.map_response(b"".to_vec().into()).unwrap_err();
     assert_eq!(e.message, "the provider answered 2xx with an empty body");
+}
+
+#[test]
+fn azure_url_deployment_and_api_version() {
+    let provider = REGISTRY.provider("azure").unwrap();
+    let endpoint = endpoint_for(provider);
+    let mut kc = DeploymentConfig {
+        resource_name: Some("acme".into()),
+        ..Default::default()
+    };
+    let target = Target::new(provider, &endpoint, &kc);
+    let p = prepare(
+        &target,
+        &credentials(provider),
+        &chat_request(&endpoint),
+        &opts(false),
+    )
+    .unwrap();
+    assert_eq!(
+        p.request.url,
+        format!(
+            "https://acme.openai.azure.com/openai/deployments/{}/chat/completions?api-version=2025-01-01-preview",
+            endpoint.provider_model_id
+        )
+    );
+    kc.deployment_name = Some("prod-gpt".into());
+    kc.api_version = Some("2024-10-21".into());
+    kc.base_uri = Some("https://gw.example.com/".into());
+    let target = Target::new(provider, &endpoint, &kc);
+    let p = prepare(
+        &target,
+        &credentials(provider),
+        &chat_request(&endpoint),
+        &opts(true),
+    )
+    .unwrap();
+    assert_eq!(
+        p.request.url,
+        "https://gw.example.com/openai/deployments/prod-gpt/chat/completions?api-version=2024-10-21"
+    );
+    assert_eq!(p.request.headers["api-key"], API_KEY);
+    // No resource name and no base_uri: a config error naming the field, not a bad URL.
+    let kc = DeploymentConfig::default();
+    let target = Target::new(provider, &endpoint, &kc);
+    let e = prepare(
+        &target,
+        &credentials(provider),
+        &chat_request(&endpoint),
+        &opts(false),
+    )
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(e.message.contains("resource_name"), "{}", e.message);
+}
+
+proptest::proptest! {
+    // Whatever mix of parameters a caller sends, an OpenAI-format body never carries a parameter
+    // the endpoint does not support, keeps every other field unchanged, and names the provider's
+    // model.
+    #[test]
+    fn openai_body_drops_exactly_the_unsupported(
+        picks in proptest::collection::vec(proptest::sample::select(Parameter::ALL.to_vec()), 0..10),
+        extra in proptest::collection::btree_map("[a-z_]{1,12}", 0i64..100, 0..5),
+        stream in proptest::bool::ANY,
+    ) {
+        let provider = REGISTRY.provider("openai").unwrap();
+        let mut endpoint = endpoint_for(provider);
+        endpoint.unsupported_parameters = picks.iter().copied().filter(|p| *p != Parameter::Stream).collect();
+        let mut req = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]});
+        let obj = req.as_object_mut().unwrap();
+        for p in Parameter::ALL {
+            obj.insert(p.as_str().to_owned(), json!(1));
+        }
+        for (k, v) in &extra {
+            obj.entry(k.clone()).or_insert(json!(v));
+        }
+        let kc = DeploymentConfig::default();
+        let target = Target::new(provider, &endpoint, &kc);
+        let p = prepare(&target, &credentials(provider), &req, &opts(stream)).unwrap();
+        let body: Value = serde_json::from_slice(&p.request.body).unwrap();
+        let out = body.as_object().unwrap();
+        proptest::prop_assert_eq!(&out["model"], &json!(endpoint.provider_model_id));
+        for (k, v) in req.as_object().unwrap() {
+            let unsupported = endpoint.unsupported_parameters.iter().any(|p| p.as_str() == k)
+                || (k == "reasoning_effort" && endpoint.unsupported_parameters.contains(&Parameter::Reasoning));
+            if unsupported {
+                proptest::prop_assert!(!out.contains_key(k), "{} kept", k);
+            } else if !["model", "stream", "stream_options"].contains(&k.as_str()) {
+                proptest::prop_assert_eq!(out.get(k), Some(v), "{} changed", k);
+            }
+        }
+        proptest::prop_assert_eq!(out.contains_key("stream_options"), stream);
+    }
 }

@@ -16,8 +16,8 @@ pub use load::{RegistryErrors, RegistryIssue};
 pub use registry::{Registry, Unpriced};
 pub use types::{
     AuthStyle, Author, ConfigField, DeploymentConfig, Endpoint, Modality, Model,
-    ModelProviderConfig, Parameter, Provider, ProviderUi, Quantization, RateLimits,
-    ResponseFormat, WireFormat, DEFAULT_PRIORITY,
+    ModelProviderConfig, Parameter, Provider, ProviderUi, Quantization, RateLimits, ResponseFormat,
+    StreamUsage, WireFormat, DEFAULT_PRIORITY,
 };
 
 /// The files of the workspace's `registry/` folder, embedded by `build.rs`.

@@ -3,10 +3,12 @@
 //! Loading never stops at the first problem: every error is collected, each naming the file, the
 //! entry and the field, so one `registry validate` run lists everything to fix.
 
-use crate::spec::{AuthorSpec, ConfigSpec, DeploymentSpec, DeploymentsSpec, ModelSpec, ProviderSpec};
+use crate::spec::{
+    AuthorSpec, ConfigSpec, DeploymentSpec, DeploymentsSpec, ModelSpec, ProviderSpec,
+};
 use crate::types::{
-    Author, DeploymentConfig, Endpoint, Model, ModelProviderConfig, Provider,
-    ProviderUi, DEFAULT_PRIORITY,
+    Author, DeploymentConfig, Endpoint, Model, ModelProviderConfig, Provider, ProviderUi,
+    DEFAULT_PRIORITY,
 };
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
@@ -63,7 +65,12 @@ pub(crate) fn read_dir(root: &Path) -> Result<Files, RegistryErrors> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                errors.push(issue(&dir.display().to_string(), None, None, format!("cannot read directory: {e}")));
+                errors.push(issue(
+                    &dir.display().to_string(),
+                    None,
+                    None,
+                    format!("cannot read directory: {e}"),
+                ));
                 return;
             }
         };
@@ -73,10 +80,16 @@ pub(crate) fn read_dir(root: &Path) -> Result<Files, RegistryErrors> {
             if path.is_dir() {
                 walk(&path, root, out, errors);
             } else if path.extension().is_some_and(|x| x == "toml") {
-                let rel = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 match std::fs::read_to_string(&path) {
                     Ok(text) => out.push((rel, text)),
-                    Err(e) => errors.push(issue(&rel, None, None, format!("cannot read file: {e}"))),
+                    Err(e) => {
+                        errors.push(issue(&rel, None, None, format!("cannot read file: {e}")))
+                    }
                 }
             }
         }
@@ -99,8 +112,18 @@ pub(crate) fn read_dir(root: &Path) -> Result<Files, RegistryErrors> {
     }
 }
 
-fn issue(file: &str, entry: Option<String>, field: Option<String>, message: String) -> RegistryIssue {
-    RegistryIssue { file: file.to_owned(), entry, field, message }
+fn issue(
+    file: &str,
+    entry: Option<String>,
+    field: Option<String>,
+    message: String,
+) -> RegistryIssue {
+    RegistryIssue {
+        file: file.to_owned(),
+        entry,
+        field,
+        message,
+    }
 }
 
 /// Everything a registry holds, validated, before indexing.
@@ -118,12 +141,32 @@ struct Loader {
 }
 
 const TOKENIZERS: &[&str] = &[
-    "Claude", "GPT", "Llama", "Llama3", "Llama4", "Gemini", "Mistral", "MoonshotAI", "Qwen",
-    "DeepSeek", "Cohere", "Grok", "Tekken", "Zai", "Baidu", "Nova",
+    "Claude",
+    "GPT",
+    "Llama",
+    "Llama3",
+    "Llama4",
+    "Gemini",
+    "Mistral",
+    "MoonshotAI",
+    "Qwen",
+    "DeepSeek",
+    "Cohere",
+    "Grok",
+    "Tekken",
+    "Zai",
+    "Baidu",
+    "Nova",
 ];
 
 impl Loader {
-    fn push(&mut self, file: &str, entry: Option<String>, field: Option<String>, message: impl Into<String>) {
+    fn push(
+        &mut self,
+        file: &str,
+        entry: Option<String>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
         self.errors.push(issue(file, entry, field, message.into()));
     }
 
@@ -131,20 +174,35 @@ impl Loader {
         match text.parse::<toml::Table>() {
             Ok(t) => Some(t),
             Err(e) => {
-                self.push(file, None, None, format!("not valid TOML: {}", e.message().trim()));
+                self.push(
+                    file,
+                    None,
+                    None,
+                    format!("not valid TOML: {}", e.message().trim()),
+                );
                 None
             }
         }
     }
 
     /// Deserializes one entry, reporting the failing field's path.
-    fn entry<T: DeserializeOwned>(&mut self, file: &str, entry: &str, value: toml::Value) -> Option<T> {
+    fn entry<T: DeserializeOwned>(
+        &mut self,
+        file: &str,
+        entry: &str,
+        value: toml::Value,
+    ) -> Option<T> {
         match serde_path_to_error::deserialize::<_, T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
                 let path = e.path().to_string();
                 let field = (path != "." && !path.is_empty()).then_some(path);
-                self.push(file, Some(entry.to_owned()), field, e.into_inner().to_string());
+                self.push(
+                    file,
+                    Some(entry.to_owned()),
+                    field,
+                    e.into_inner().to_string(),
+                );
                 None
             }
         }
@@ -154,24 +212,53 @@ impl Loader {
         let file = "providers.toml";
         let mut out = IndexMap::new();
         let Some((_, text)) = files.iter().find(|(p, _)| p == file) else {
-            self.push(file, None, None, "missing: the registry needs a providers.toml");
+            self.push(
+                file,
+                None,
+                None,
+                "missing: the registry needs a providers.toml",
+            );
             return out;
         };
-        let Some(table) = self.parse_table(file, text) else { return out };
+        let Some(table) = self.parse_table(file, text) else {
+            return out;
+        };
         for (key, value) in table {
-            let Some(spec) = self.entry::<ProviderSpec>(file, &key, value) else { continue };
+            let Some(spec) = self.entry::<ProviderSpec>(file, &key, value) else {
+                continue;
+            };
             let entry = Some(key.clone());
             if !valid_id(&key) {
-                self.push(file, entry.clone(), None, "provider keys are lowercase letters, digits and '-'");
+                self.push(
+                    file,
+                    entry.clone(),
+                    None,
+                    "provider keys are lowercase letters, digits and '-'",
+                );
             }
             if !(spec.base_url.starts_with("https://") || spec.base_url.starts_with("http://")) {
-                self.push(file, entry.clone(), Some("base_url".into()), format!("`{}` is not an http(s) URL", spec.base_url));
+                self.push(
+                    file,
+                    entry.clone(),
+                    Some("base_url".into()),
+                    format!("`{}` is not an http(s) URL", spec.base_url),
+                );
             }
             if spec.base_url.ends_with('/') {
-                self.push(file, entry.clone(), Some("base_url".into()), "must not end with '/'; chat_path starts with it");
+                self.push(
+                    file,
+                    entry.clone(),
+                    Some("base_url".into()),
+                    "must not end with '/'; chat_path starts with it",
+                );
             }
             if !spec.chat_path.starts_with('/') {
-                self.push(file, entry.clone(), Some("chat_path".into()), "must start with '/'");
+                self.push(
+                    file,
+                    entry.clone(),
+                    Some("chat_path".into()),
+                    "must start with '/'",
+                );
             }
             out.insert(
                 key.clone(),
@@ -187,6 +274,7 @@ impl Loader {
                     required_config: spec.required_config,
                     deployment_config: spec.deployment_config,
                     error_message_paths: spec.error_message_paths,
+                    stream_usage: spec.stream_usage,
                     pricing_pages: spec.pricing_pages,
                     model_pages: spec.model_pages,
                     ui: ProviderUi {
@@ -205,7 +293,10 @@ impl Loader {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn valid_date(s: &str) -> bool {
@@ -213,7 +304,9 @@ fn valid_date(s: &str) -> bool {
     b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
         && (1..=12).contains(&s[5..7].parse::<u8>().unwrap_or(0))
         && (1..=31).contains(&s[8..10].parse::<u8>().unwrap_or(0))
 }
@@ -246,7 +339,12 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                     _ => l.push(path, None, None, "unexpected file: an author folder holds author.toml, models.toml and endpoints.toml"),
                 }
             }
-            _ => l.push(path, None, None, "unexpected file: the registry holds providers.toml and authors/<author>/*.toml"),
+            _ => l.push(
+                path,
+                None,
+                None,
+                "unexpected file: the registry holds providers.toml and authors/<author>/*.toml",
+            ),
         }
     }
 
@@ -259,12 +357,19 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
     for (author_id, af) in &by_author {
         let dir = format!("authors/{author_id}");
         if !valid_id(author_id) {
-            l.push(&dir, None, None, "author folder names are lowercase letters, digits and '-'");
+            l.push(
+                &dir,
+                None,
+                None,
+                "author folder names are lowercase letters, digits and '-'",
+            );
         }
         let author_file = format!("{dir}/author.toml");
         match af.author.and_then(|t| l.parse_table(&author_file, t)) {
             Some(table) => {
-                if let Some(spec) = l.entry::<AuthorSpec>(&author_file, author_id, toml::Value::Table(table)) {
+                if let Some(spec) =
+                    l.entry::<AuthorSpec>(&author_file, author_id, toml::Value::Table(table))
+                {
                     authors.insert(
                         author_id.to_string(),
                         Author {
@@ -277,26 +382,57 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                     );
                 }
             }
-            None if af.author.is_none() => l.push(&author_file, None, None, "missing: every author folder needs an author.toml"),
+            None if af.author.is_none() => l.push(
+                &author_file,
+                None,
+                None,
+                "missing: every author folder needs an author.toml",
+            ),
             None => {}
         }
         let models_file = format!("{dir}/models.toml");
         if let Some(table) = af.models.and_then(|t| l.parse_table(&models_file, t)) {
             for (id, value) in table {
-                let Some(spec) = l.entry::<ModelSpec>(&models_file, &id, value) else { continue };
+                let Some(spec) = l.entry::<ModelSpec>(&models_file, &id, value) else {
+                    continue;
+                };
                 let entry = Some(id.clone());
                 if let Some(other) = model_file.get(&id) {
-                    l.push(&models_file, entry.clone(), None, format!("duplicate model id, already defined in {other}"));
+                    l.push(
+                        &models_file,
+                        entry.clone(),
+                        None,
+                        format!("duplicate model id, already defined in {other}"),
+                    );
                     continue;
                 }
                 if !valid_date(&spec.created) {
-                    l.push(&models_file, entry.clone(), Some("created".into()), format!("`{}` is not a YYYY-MM-DD date", spec.created));
+                    l.push(
+                        &models_file,
+                        entry.clone(),
+                        Some("created".into()),
+                        format!("`{}` is not a YYYY-MM-DD date", spec.created),
+                    );
                 }
                 if !TOKENIZERS.contains(&spec.tokenizer.as_str()) {
-                    l.push(&models_file, entry.clone(), Some("tokenizer".into()), format!("unknown tokenizer `{}`; known: {}", spec.tokenizer, TOKENIZERS.join(", ")));
+                    l.push(
+                        &models_file,
+                        entry.clone(),
+                        Some("tokenizer".into()),
+                        format!(
+                            "unknown tokenizer `{}`; known: {}",
+                            spec.tokenizer,
+                            TOKENIZERS.join(", ")
+                        ),
+                    );
                 }
                 if spec.input_modalities.is_empty() || spec.output_modalities.is_empty() {
-                    l.push(&models_file, entry.clone(), None, "input_modalities and output_modalities must not be empty");
+                    l.push(
+                        &models_file,
+                        entry.clone(),
+                        None,
+                        "input_modalities and output_modalities must not be empty",
+                    );
                 }
                 model_file.insert(id.clone(), models_file.clone());
                 models.insert(
@@ -329,14 +465,29 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
         let file = &model_file[&m.id];
         if let Some(p) = &m.pinned_version_of {
             if !models.contains_key(p) {
-                l.push(file, Some(m.id.clone()), Some("pinned_version_of".into()), format!("unknown model `{p}`"));
+                l.push(
+                    file,
+                    Some(m.id.clone()),
+                    Some("pinned_version_of".into()),
+                    format!("unknown model `{p}`"),
+                );
             }
         }
         for f in &m.former_ids {
             if models.contains_key(f.as_str()) {
-                l.push(file, Some(m.id.clone()), Some("former_ids".into()), format!("`{f}` is a current model id"));
+                l.push(
+                    file,
+                    Some(m.id.clone()),
+                    Some("former_ids".into()),
+                    format!("`{f}` is a current model id"),
+                );
             } else if let Some(other) = former.insert(f, &m.id) {
-                l.push(file, Some(m.id.clone()), Some("former_ids".into()), format!("`{f}` is already a former id of `{other}`"));
+                l.push(
+                    file,
+                    Some(m.id.clone()),
+                    Some("former_ids".into()),
+                    format!("`{f}` is already a former id of `{other}`"),
+                );
             }
         }
     }
@@ -350,23 +501,49 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
     let mut provider_ids: HashMap<(String, String), String> = HashMap::new();
 
     for (author_id, file, text) in &endpoint_files {
-        let Some(mut table) = l.parse_table(file, text) else { continue };
+        let Some(mut table) = l.parse_table(file, text) else {
+            continue;
+        };
         for key in table.keys() {
             if key != "endpoint" && key != "archived" {
-                l.push(file, None, Some(key.clone()), "unknown key: an endpoints file holds [[endpoint]] and [[archived]] entries");
+                l.push(
+                    file,
+                    None,
+                    Some(key.clone()),
+                    "unknown key: an endpoints file holds [[endpoint]] and [[archived]] entries",
+                );
             }
         }
         table.retain(|k, _| k == "endpoint" || k == "archived");
-        let Some(parsed) = l.entry::<EndpointsFileRaw>(file, "(file)", toml::Value::Table(table)) else { continue };
-        for (is_archived, raw) in parsed.endpoint.into_iter().map(|v| (false, v)).chain(parsed.archived.into_iter().map(|v| (true, v))) {
+        let Some(parsed) = l.entry::<EndpointsFileRaw>(file, "(file)", toml::Value::Table(table))
+        else {
+            continue;
+        };
+        for (is_archived, raw) in parsed
+            .endpoint
+            .into_iter()
+            .map(|v| (false, v))
+            .chain(parsed.archived.into_iter().map(|v| (true, v)))
+        {
             let label = entry_label(&raw, is_archived);
-            let Some(spec) = l.entry::<ConfigSpec>(file, &label, raw) else { continue };
+            let Some(spec) = l.entry::<ConfigSpec>(file, &label, raw) else {
+                continue;
+            };
             let id = format!("{}:{}", spec.model, spec.provider);
-            let entry = Some(if is_archived { format!("archived {id}") } else { format!("endpoint {id}") });
+            let entry = Some(if is_archived {
+                format!("archived {id}")
+            } else {
+                format!("endpoint {id}")
+            });
             let mut ok = true;
             match models.get(&spec.model) {
                 None => {
-                    l.push(file, entry.clone(), Some("model".into()), format!("unknown model `{}`", spec.model));
+                    l.push(
+                        file,
+                        entry.clone(),
+                        Some("model".into()),
+                        format!("unknown model `{}`", spec.model),
+                    );
                     ok = false;
                 }
                 Some(m) if &m.author != author_id => {
@@ -376,7 +553,12 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                 Some(_) => {}
             }
             let Some(provider) = providers.get(&spec.provider) else {
-                l.push(file, entry.clone(), Some("provider".into()), format!("unknown provider `{}`", spec.provider));
+                l.push(
+                    file,
+                    entry.clone(),
+                    Some("provider".into()),
+                    format!("unknown provider `{}`", spec.provider),
+                );
                 continue;
             };
             let pricing = match Pricing::resolve(&spec.pricing) {
@@ -388,28 +570,51 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
             };
             let deployments: Vec<(String, DeploymentSpec)> = match spec.deployments {
                 None => Vec::new(),
-                Some(DeploymentsSpec::List(ids)) => ids.into_iter().map(|d| (d, DeploymentSpec::default())).collect(),
+                Some(DeploymentsSpec::List(ids)) => ids
+                    .into_iter()
+                    .map(|d| (d, DeploymentSpec::default()))
+                    .collect(),
                 Some(DeploymentsSpec::Map(map)) => map.into_iter().collect(),
             };
             if deployments.is_empty() {
-                l.push(file, entry.clone(), Some("deployments".into()), "no deployment: add `deployments = [\"*\"]` (or regional ids)");
+                l.push(
+                    file,
+                    entry.clone(),
+                    Some("deployments".into()),
+                    "no deployment: add `deployments = [\"*\"]` (or regional ids)",
+                );
                 ok = false;
             }
             if is_archived {
                 match &spec.version {
                     None => {
-                        l.push(file, entry.clone(), Some("version".into()), "archived entries need a version");
+                        l.push(
+                            file,
+                            entry.clone(),
+                            Some("version".into()),
+                            "archived entries need a version",
+                        );
                         ok = false;
                     }
                     Some(v) => {
                         if !seen_archived.insert(format!("{id}:{v}")) {
-                            l.push(file, entry.clone(), Some("version".into()), format!("duplicate archived version `{v}`"));
+                            l.push(
+                                file,
+                                entry.clone(),
+                                Some("version".into()),
+                                format!("duplicate archived version `{v}`"),
+                            );
                             ok = false;
                         }
                     }
                 }
             } else if let Some(other) = seen_configs.insert(id.clone(), file.clone()) {
-                l.push(file, entry.clone(), None, format!("duplicate endpoint `{id}`, already defined in {other}"));
+                l.push(
+                    file,
+                    entry.clone(),
+                    None,
+                    format!("duplicate endpoint `{id}`, already defined in {other}"),
+                );
                 ok = false;
             }
             let Some(pricing) = pricing else { continue };
@@ -445,13 +650,26 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
             }
             // A provider model id or alias must name one config per provider; deployments of
             // the same config may share one.
-            let mut claimed: Vec<(&str, &str)> = vec![("provider_model_id", spec.provider_model_id.as_str())];
+            let mut claimed: Vec<(&str, &str)> =
+                vec![("provider_model_id", spec.provider_model_id.as_str())];
             claimed.extend(spec.aliases.iter().map(|a| ("aliases", a.as_str())));
-            claimed.extend(deployments.iter().filter_map(|(_, d)| d.provider_model_id.as_deref().map(|p| ("deployments.provider_model_id", p))));
+            claimed.extend(deployments.iter().filter_map(|(_, d)| {
+                d.provider_model_id
+                    .as_deref()
+                    .map(|p| ("deployments.provider_model_id", p))
+            }));
             for (field, pid) in claimed {
                 let key = (spec.provider.clone(), pid.to_owned());
                 match provider_ids.get(&key) {
-                    Some(other) if other != &id => l.push(file, entry.clone(), Some(field.into()), format!("provider model id `{pid}` on `{}` is already used by `{other}`", spec.provider)),
+                    Some(other) if other != &id => l.push(
+                        file,
+                        entry.clone(),
+                        Some(field.into()),
+                        format!(
+                            "provider model id `{pid}` on `{}` is already used by `{other}`",
+                            spec.provider
+                        ),
+                    ),
                     _ => {
                         provider_ids.insert(key, id.clone());
                     }
@@ -464,13 +682,21 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                     Some(tiers) => match Pricing::resolve(tiers) {
                         Ok(p) => p,
                         Err(e) => {
-                            l.push(file, dep_entry, Some(format!("deployments.{dep_id}.pricing")), e.to_string());
+                            l.push(
+                                file,
+                                dep_entry,
+                                Some(format!("deployments.{dep_id}.pricing")),
+                                e.to_string(),
+                            );
                             continue;
                         }
                     },
                 };
                 let dconfig = DeploymentConfig {
-                    region: dep.region.clone().or_else(|| (dep_id != "*").then(|| dep_id.clone())),
+                    region: dep
+                        .region
+                        .clone()
+                        .or_else(|| (dep_id != "*").then(|| dep_id.clone())),
                     project_id: dep.project_id,
                     resource_name: dep.resource_name,
                     deployment_name: dep.deployment_name,
@@ -483,7 +709,12 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                     }
                 }
                 if dep_id.is_empty() || dep_id.contains(':') {
-                    l.push(file, dep_entry.clone(), Some("deployments".into()), "deployment ids are `*` or a region such as `us-east-1`, without ':'");
+                    l.push(
+                        file,
+                        dep_entry.clone(),
+                        Some("deployments".into()),
+                        "deployment ids are `*` or a region such as `us-east-1`, without ':'",
+                    );
                 }
                 endpoints.push(Endpoint {
                     id: format!("{id}:{dep_id}"),
@@ -491,14 +722,21 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                     provider: config.provider.clone(),
                     deployment: dep_id,
                     author: config.author.clone(),
-                    provider_model_id: dep.provider_model_id.unwrap_or_else(|| config.provider_model_id.clone()),
+                    provider_model_id: dep
+                        .provider_model_id
+                        .unwrap_or_else(|| config.provider_model_id.clone()),
                     pricing: dep_pricing,
                     context_length: dep.context_length.unwrap_or(config.context_length),
-                    max_completion_tokens: dep.max_completion_tokens.unwrap_or(config.max_completion_tokens),
+                    max_completion_tokens: dep
+                        .max_completion_tokens
+                        .unwrap_or(config.max_completion_tokens),
                     ptb: dep.ptb.unwrap_or(config.ptb),
                     version: dep.version.or_else(|| config.version.clone()),
                     rate_limits: dep.rate_limits.or(config.rate_limits),
-                    priority: dep.priority.or(config.priority).unwrap_or(provider.priority),
+                    priority: dep
+                        .priority
+                        .or(config.priority)
+                        .unwrap_or(provider.priority),
                     response_format: config.response_format,
                     cross_region: dep.cross_region.unwrap_or(config.cross_region),
                     require_explicit_routing: config.require_explicit_routing,
@@ -513,7 +751,14 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
     }
 
     if l.errors.is_empty() {
-        Ok(Loaded { providers, authors, models, configs, endpoints, archived })
+        Ok(Loaded {
+            providers,
+            authors,
+            models,
+            configs,
+            endpoints,
+            archived,
+        })
     } else {
         Err(RegistryErrors(l.errors))
     }

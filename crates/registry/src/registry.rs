@@ -57,7 +57,10 @@ const EMPTY: &[u32] = &[];
 impl Registry {
     /// The registry embedded in the binary at build time.
     pub fn embedded() -> Result<Registry, RegistryErrors> {
-        let files: Files = crate::EMBEDDED.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+        let files: Files = crate::EMBEDDED
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
         Self::from_files(&files)
     }
 
@@ -73,10 +76,21 @@ impl Registry {
     }
 
     fn index(l: Loaded) -> Registry {
-        let Loaded { providers, authors, models, configs, mut endpoints, archived } = l;
+        let Loaded {
+            providers,
+            authors,
+            models,
+            configs,
+            mut endpoints,
+            archived,
+        } = l;
         // Deterministic routing order: cheapest base tier, then priority, then id.
         endpoints.sort_by(|a, b| {
-            (a.pricing.base_sort_key(), a.priority, &a.id).cmp(&(b.pricing.base_sort_key(), b.priority, &b.id))
+            (a.pricing.base_sort_key(), a.priority, &a.id).cmp(&(
+                b.pricing.base_sort_key(),
+                b.priority,
+                &b.id,
+            ))
         });
 
         let mut r = Registry {
@@ -110,10 +124,16 @@ impl Registry {
         for (pi, p) in r.providers.values().enumerate() {
             let mut models_here = Vec::new();
             for (mi, m) in r.models.values().enumerate() {
-                let has = r.config_by_model_provider.get(m.id.as_str()).is_some_and(|by_p| by_p.contains_key(p.id.as_str()));
+                let has = r
+                    .config_by_model_provider
+                    .get(m.id.as_str())
+                    .is_some_and(|by_p| by_p.contains_key(p.id.as_str()));
                 if has {
                     models_here.push(mi as u32);
-                    r.model_providers.entry(m.id.as_str().into()).or_default().push(pi as u32);
+                    r.model_providers
+                        .entry(m.id.as_str().into())
+                        .or_default()
+                        .push(pi as u32);
                 }
             }
             r.provider_models.insert(p.id.as_str().into(), models_here);
@@ -121,15 +141,23 @@ impl Registry {
         for (i, e) in r.endpoints.iter().enumerate() {
             let i = i as u32;
             r.endpoint_by_id.insert(e.id.as_str().into(), i);
-            r.model_endpoints.entry(e.model.as_str().into()).or_default().push(i);
+            r.model_endpoints
+                .entry(e.model.as_str().into())
+                .or_default()
+                .push(i);
             if e.ptb {
-                r.model_ptb_endpoints.entry(e.model.as_str().into()).or_default().push(i);
+                r.model_ptb_endpoints
+                    .entry(e.model.as_str().into())
+                    .or_default()
+                    .push(i);
             }
         }
         // A dated snapshot with no endpoints of its own routes to its base model's endpoints:
         // both send the same provider model id, which may name one config per provider.
         for m in r.models.values() {
-            let Some(base) = &m.pinned_version_of else { continue };
+            let Some(base) = &m.pinned_version_of else {
+                continue;
+            };
             if r.model_endpoints.contains_key(m.id.as_str()) {
                 continue;
             }
@@ -144,10 +172,17 @@ impl Registry {
             let mut deps: Vec<u32> = c
                 .deployments
                 .iter()
-                .filter_map(|d| r.endpoint_by_id.get(format!("{}:{d}", c.id).as_str()).copied())
+                .filter_map(|d| {
+                    r.endpoint_by_id
+                        .get(format!("{}:{d}", c.id).as_str())
+                        .copied()
+                })
                 .collect();
             deps.sort_by_key(|&i| r.endpoints[i as usize].deployment != "*");
-            let by_pid = r.by_provider_model_id.entry(c.provider.as_str().into()).or_default();
+            let by_pid = r
+                .by_provider_model_id
+                .entry(c.provider.as_str().into())
+                .or_default();
             let Some(&first) = deps.first() else { continue };
             for name in std::iter::once(&c.provider_model_id).chain(&c.aliases) {
                 by_pid.entry(name.as_str().into()).or_insert(first);
@@ -214,7 +249,9 @@ impl Registry {
 
     /// The current model a former (renamed) id stands for.
     pub fn renamed(&self, former_id: &str) -> Option<&Model> {
-        self.former_ids.get(former_id).map(|&i| &self.models[i as usize])
+        self.former_ids
+            .get(former_id)
+            .map(|&i| &self.models[i as usize])
     }
 
     /// A model by its id or a former id.
@@ -224,23 +261,43 @@ impl Registry {
 
     /// Every endpoint of a model: cheapest base tier first, then provider priority. A pinned
     /// snapshot without endpoints of its own gets its base model's.
-    pub fn endpoints_for_model(&self, model: &str) -> impl ExactSizeIterator<Item = &Endpoint> + Clone + '_ {
-        self.ids(&self.model_endpoints, model).iter().map(|&i| &self.endpoints[i as usize])
+    pub fn endpoints_for_model(
+        &self,
+        model: &str,
+    ) -> impl ExactSizeIterator<Item = &Endpoint> + Clone + '_ {
+        self.ids(&self.model_endpoints, model)
+            .iter()
+            .map(|&i| &self.endpoints[i as usize])
     }
 
     /// The endpoints of a model that the gateway may bill through (PTB), same order.
-    pub fn ptb_endpoints_for_model(&self, model: &str) -> impl ExactSizeIterator<Item = &Endpoint> + Clone + '_ {
-        self.ids(&self.model_ptb_endpoints, model).iter().map(|&i| &self.endpoints[i as usize])
+    pub fn ptb_endpoints_for_model(
+        &self,
+        model: &str,
+    ) -> impl ExactSizeIterator<Item = &Endpoint> + Clone + '_ {
+        self.ids(&self.model_ptb_endpoints, model)
+            .iter()
+            .map(|&i| &self.endpoints[i as usize])
     }
 
     /// The providers serving a model, in provider file order.
-    pub fn providers_for_model(&self, model: &str) -> impl ExactSizeIterator<Item = &Provider> + Clone + '_ {
-        self.ids(&self.model_providers, model).iter().map(|&i| &self.providers[i as usize])
+    pub fn providers_for_model(
+        &self,
+        model: &str,
+    ) -> impl ExactSizeIterator<Item = &Provider> + Clone + '_ {
+        self.ids(&self.model_providers, model)
+            .iter()
+            .map(|&i| &self.providers[i as usize])
     }
 
     /// The models a provider serves, in model file order.
-    pub fn models_for_provider(&self, provider: &str) -> impl ExactSizeIterator<Item = &Model> + Clone + '_ {
-        self.ids(&self.provider_models, provider).iter().map(|&i| &self.models[i as usize])
+    pub fn models_for_provider(
+        &self,
+        provider: &str,
+    ) -> impl ExactSizeIterator<Item = &Model> + Clone + '_ {
+        self.ids(&self.provider_models, provider)
+            .iter()
+            .map(|&i| &self.models[i as usize])
     }
 
     /// The `model:provider` config.
@@ -251,17 +308,27 @@ impl Registry {
 
     /// A config by its id `model:provider`.
     pub fn config_by_id(&self, id: &str) -> Option<&ModelProviderConfig> {
-        self.config_by_id.get(id).map(|&i| &self.configs[i as usize])
+        self.config_by_id
+            .get(id)
+            .map(|&i| &self.configs[i as usize])
     }
 
     /// An endpoint by its id `model:provider:deployment`.
     pub fn endpoint_by_id(&self, id: &str) -> Option<&Endpoint> {
-        self.endpoint_by_id.get(id).map(|&i| &self.endpoints[i as usize])
+        self.endpoint_by_id
+            .get(id)
+            .map(|&i| &self.endpoints[i as usize])
     }
 
     /// The endpoints of one `model:provider` config, in deployment file order.
-    pub fn endpoints_for_config<'a>(&'a self, config: &'a ModelProviderConfig) -> impl Iterator<Item = &'a Endpoint> + 'a {
-        config.deployments.iter().filter_map(move |d| self.endpoint(&config.model, &config.provider, d))
+    pub fn endpoints_for_config<'a>(
+        &'a self,
+        config: &'a ModelProviderConfig,
+    ) -> impl Iterator<Item = &'a Endpoint> + 'a {
+        config
+            .deployments
+            .iter()
+            .filter_map(move |d| self.endpoint(&config.model, &config.provider, d))
     }
 
     /// An endpoint by its parts.
@@ -269,47 +336,79 @@ impl Registry {
         let c = self.config(model, provider)?;
         // A config has a handful of deployments: a scan is cheaper than building the id.
         c.deployments.iter().any(|d| d == deployment).then(|| {
-            self.endpoints.iter().find(|e| e.deployment == deployment && e.model == model && e.provider == provider)
+            self.endpoints
+                .iter()
+                .find(|e| e.deployment == deployment && e.model == model && e.provider == provider)
         })?
     }
 
     /// The endpoint that prices a provider's model id (or alias) on that provider.
-    pub fn endpoint_by_provider_model_id(&self, provider: &str, provider_model_id: &str) -> Option<&Endpoint> {
-        let i = *self.by_provider_model_id.get(provider)?.get(provider_model_id)?;
+    pub fn endpoint_by_provider_model_id(
+        &self,
+        provider: &str,
+        provider_model_id: &str,
+    ) -> Option<&Endpoint> {
+        let i = *self
+            .by_provider_model_id
+            .get(provider)?
+            .get(provider_model_id)?;
         Some(&self.endpoints[i as usize])
     }
 
     /// The config a provider's model id (or alias) belongs to.
-    pub fn config_by_provider_model_id(&self, provider: &str, provider_model_id: &str) -> Option<&ModelProviderConfig> {
+    pub fn config_by_provider_model_id(
+        &self,
+        provider: &str,
+        provider_model_id: &str,
+    ) -> Option<&ModelProviderConfig> {
         let e = self.endpoint_by_provider_model_id(provider, provider_model_id)?;
         self.config(&e.model, &e.provider)
     }
 
     /// The config of a given version: the current one if its version matches (or both are
     /// unset), else the archived one.
-    pub fn config_by_version(&self, model: &str, provider: &str, version: Option<&str>) -> Option<&ModelProviderConfig> {
+    pub fn config_by_version(
+        &self,
+        model: &str,
+        provider: &str,
+        version: Option<&str>,
+    ) -> Option<&ModelProviderConfig> {
         if let Some(c) = self.config(model, provider) {
             if c.version.as_deref() == version {
                 return Some(c);
             }
         }
         let key = format!("{model}:{provider}:{}", version?);
-        self.archived_by_key.get(key.as_str()).map(|&i| &self.archived[i as usize])
+        self.archived_by_key
+            .get(key.as_str())
+            .map(|&i| &self.archived[i as usize])
     }
 
     /// Prices a response of `provider` for its model id `provider_model_id`.
-    pub fn price(&self, provider: &str, provider_model_id: &str, usage: &Usage) -> Result<CostBreakdown, Unpriced> {
-        let p = self.provider(provider).ok_or_else(|| Unpriced::UnknownProvider(provider.to_owned()))?;
-        let e = self.endpoint_by_provider_model_id(provider, provider_model_id).ok_or_else(|| Unpriced::UnknownModel {
-            provider: provider.to_owned(),
-            model: provider_model_id.to_owned(),
-        })?;
+    pub fn price(
+        &self,
+        provider: &str,
+        provider_model_id: &str,
+        usage: &Usage,
+    ) -> Result<CostBreakdown, Unpriced> {
+        let p = self
+            .provider(provider)
+            .ok_or_else(|| Unpriced::UnknownProvider(provider.to_owned()))?;
+        let e = self
+            .endpoint_by_provider_model_id(provider, provider_model_id)
+            .ok_or_else(|| Unpriced::UnknownModel {
+                provider: provider.to_owned(),
+                model: provider_model_id.to_owned(),
+            })?;
         Ok(switchyard_cost::price(&e.pricing, p.tier_basis, usage))
     }
 
     /// Prices a response of an endpoint the gateway routed to.
     pub fn price_endpoint(&self, endpoint: &Endpoint, usage: &Usage) -> CostBreakdown {
-        let basis = self.provider(&endpoint.provider).map(|p| p.tier_basis).unwrap_or_default();
+        let basis = self
+            .provider(&endpoint.provider)
+            .map(|p| p.tier_basis)
+            .unwrap_or_default();
         switchyard_cost::price(&endpoint.pricing, basis, usage)
     }
 

@@ -2,7 +2,7 @@
 
 use crate::types::{
     AuthStyle, ConfigField, Modality, Parameter, Quantization, RateLimits, ResponseFormat,
-    WireFormat,
+    StreamUsage, WireFormat,
 };
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -25,6 +25,8 @@ pub struct ProviderSpec {
     pub deployment_config: Vec<ConfigField>,
     #[serde(default)]
     pub error_message_paths: Vec<String>,
+    #[serde(default)]
+    pub stream_usage: StreamUsage,
     #[serde(default)]
     pub pricing_pages: Vec<String>,
     #[serde(default)]

@@ -30,6 +30,17 @@ pub enum AuthStyle {
     GoogleServiceAccount,
 }
 
+/// How an OpenAI-compatible provider reports usage in a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamUsage {
+    /// Only when asked with `stream_options.include_usage`; the gateway always asks.
+    #[default]
+    OnRequest,
+    /// Always, in the last chunk; the provider rejects `stream_options`, so it is not sent.
+    Always,
+}
+
 /// A per-deployment or per-key setting a provider may need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -174,6 +185,7 @@ pub struct Provider {
     pub required_config: Vec<ConfigField>,
     pub deployment_config: Vec<ConfigField>,
     pub error_message_paths: Vec<String>,
+    pub stream_usage: StreamUsage,
     pub pricing_pages: Vec<String>,
     pub model_pages: Vec<String>,
     pub ui: ProviderUi,

@@ -7,7 +7,14 @@ fn bench(c: &mut Criterion) {
     let avail = Availability::new()
         .with_key(ProviderKey::new("k-aws", "bedrock").with_region("us-east-1"))
         .with_key(ProviderKey::new("k-openai", "openai"))
-        .with_ptb(["openai", "anthropic", "bedrock", "vertex", "google-ai-studio", "openrouter"]);
+        .with_ptb([
+            "openai",
+            "anthropic",
+            "bedrock",
+            "vertex",
+            "google-ai-studio",
+            "openrouter",
+        ]);
     let mut run = |name: &str, model: &'static str| {
         c.bench_function(name, |b| {
             b.iter(|| {
@@ -18,7 +25,10 @@ fn bench(c: &mut Criterion) {
     };
     run("parse+build claude-sonnet-4", "claude-sonnet-4");
     run("parse+build gpt-4o-mini/openai", "gpt-4o-mini/openai");
-    run("parse+build chain of 3 with exclusion", "gpt-4o-mini/azure, claude-3.5-sonnet, gpt-4o, !openrouter");
+    run(
+        "parse+build chain of 3 with exclusion",
+        "gpt-4o-mini/azure, claude-3.5-sonnet, gpt-4o, !openrouter",
+    );
 }
 
 criterion_group!(benches, bench);

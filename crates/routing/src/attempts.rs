@@ -21,7 +21,11 @@ pub struct ProviderKey {
 
 impl ProviderKey {
     pub fn new(id: impl Into<String>, provider: impl Into<String>) -> Self {
-        ProviderKey { id: id.into(), provider: provider.into(), ..ProviderKey::default() }
+        ProviderKey {
+            id: id.into(),
+            provider: provider.into(),
+            ..ProviderKey::default()
+        }
     }
 
     pub fn with_region(mut self, region: impl Into<String>) -> Self {
@@ -67,12 +71,16 @@ impl Availability {
     /// The org's key for a provider and model: the first key of that provider not reserved for
     /// another model (the reference's choice rule).
     pub fn key(&self, provider: &str, model: &str) -> Option<&ProviderKey> {
-        self.keys.iter().find(|k| k.provider == provider && k.model.as_deref().is_none_or(|m| m == model))
+        self.keys
+            .iter()
+            .find(|k| k.provider == provider && k.model.as_deref().is_none_or(|m| m == model))
     }
 
     /// A key named by its id.
     pub fn key_by_id(&self, provider: &str, id: &str) -> Option<&ProviderKey> {
-        self.keys.iter().find(|k| k.provider == provider && k.id == id)
+        self.keys
+            .iter()
+            .find(|k| k.provider == provider && k.id == id)
     }
 }
 
@@ -149,22 +157,29 @@ impl<'a> Attempt<'a> {
     pub fn endpoint_label(&self) -> String {
         match self.route {
             Route::Endpoint(e) => e.id.clone(),
-            Route::Passthrough => format!("{}:{}:passthrough", self.provider_model_id, self.provider.id),
+            Route::Passthrough => format!(
+                "{}:{}:passthrough",
+                self.provider_model_id, self.provider.id
+            ),
         }
     }
 
     fn same_target(&self, other: &Attempt<'_>) -> bool {
         let route = match (self.route, other.route) {
-            (Route::Endpoint(a), Route::Endpoint(b)) => std::ptr::eq(a, b) || a.id == b.id,
+            // One registry holds each endpoint once, so identity is the address.
+            (Route::Endpoint(a), Route::Endpoint(b)) => std::ptr::eq(a, b),
             (Route::Passthrough, Route::Passthrough) => {
-                self.provider.id == other.provider.id && self.provider_model_id == other.provider_model_id
+                self.provider.id == other.provider.id
+                    && self.provider_model_id == other.provider_model_id
             }
             _ => false,
         };
         route
             && match (self.billing, other.billing) {
                 (Billing::Ptb, Billing::Ptb) => true,
-                (Billing::Byok { key: a }, Billing::Byok { key: b }) => a.id == b.id && a.provider == b.provider,
+                (Billing::Byok { key: a }, Billing::Byok { key: b }) => {
+                    a.id == b.id && a.provider == b.provider
+                }
                 _ => false,
             }
     }
@@ -216,7 +231,9 @@ pub fn build_attempts<'a>(
             continue;
         }
         match (&spec.model, spec.provider) {
-            (SpecModel::Known(model), None) => unnamed(registry, request, availability, spec, model, &mut out),
+            (SpecModel::Known(model), None) => {
+                unnamed(registry, request, availability, spec, model, &mut out)
+            }
             (SpecModel::Known(model), Some(provider)) => {
                 named(registry, availability, spec, model, provider, &mut out)?;
             }
@@ -248,7 +265,12 @@ fn push<'a>(out: &mut Vec<Attempt<'a>>, attempt: Attempt<'a>) {
     }
 }
 
-fn attempt<'a>(spec: &ModelSpec<'_>, provider: &'a Provider, e: &'a Endpoint, billing: Billing<'a>) -> Attempt<'a> {
+fn attempt<'a>(
+    spec: &ModelSpec<'_>,
+    provider: &'a Provider,
+    e: &'a Endpoint,
+    billing: Billing<'a>,
+) -> Attempt<'a> {
     Attempt {
         route: Route::Endpoint(e),
         provider,
@@ -272,7 +294,9 @@ where
             return Some(e);
         }
     }
-    endpoints().find(|e| e.deployment == "*").or_else(|| endpoints().next())
+    endpoints()
+        .find(|e| e.deployment == "*")
+        .or_else(|| endpoints().next())
 }
 
 /// `model`: every provider of the model, sorted.
@@ -286,36 +310,44 @@ fn unnamed<'a>(
 ) {
     // The registry's iterators are not Clone; a closure re-creates one for each pass.
     let eligible = || {
-        registry.endpoints_for_model(&model.id).filter(|e| !e.require_explicit_routing && !request.excludes(&e.provider))
+        registry
+            .endpoints_for_model(&model.id)
+            .filter(|e| !e.require_explicit_routing && !request.excludes(&e.provider))
     };
-    let mut group: Vec<Attempt<'a>> = Vec::new();
+    // (sort key, attempt): keys computed once, not per comparison.
+    let mut group = Vec::with_capacity(8);
     for e in eligible() {
-        if group.iter().any(|a| a.provider.id == e.provider) {
+        if group
+            .iter()
+            .any(|(_, a): &(_, Attempt<'_>)| a.provider.id == e.provider)
+        {
             continue;
         }
-        let (Some(key), Some(provider)) = (availability.key(&e.provider, &model.id), registry.provider(&e.provider)) else {
+        let (Some(key), Some(provider)) = (
+            availability.key(&e.provider, &model.id),
+            registry.provider(&e.provider),
+        ) else {
             continue;
         };
         let of_provider = || eligible().filter(|x| x.provider == e.provider);
         if let Some(chosen) = byok_endpoint(of_provider, key) {
-            group.push(attempt(spec, provider, chosen, Billing::Byok { key }));
+            group.push((
+                (0u8, 1u32, chosen.pricing.base_sort_key()),
+                attempt(spec, provider, chosen, Billing::Byok { key }),
+            ));
         }
     }
     for e in eligible().filter(|e| e.ptb && availability.has_ptb(&e.provider)) {
         if let Some(provider) = registry.provider(&e.provider) {
-            group.push(attempt(spec, provider, e, Billing::Ptb));
+            group.push((
+                (1, e.priority, e.pricing.base_sort_key()),
+                attempt(spec, provider, e, Billing::Ptb),
+            ));
         }
     }
     // Stable: equal keys keep the registry's order (cheapest base tier, then id).
-    let rank = |a: &Attempt<'_>| {
-        let price = a.endpoint().map(|e| e.pricing.base_sort_key());
-        match a.billing {
-            Billing::Byok { .. } => (0u8, 1u32, price),
-            Billing::Ptb => (1u8, a.endpoint().map_or(u32::MAX, |e| e.priority), price),
-        }
-    };
-    group.sort_by(|a, b| rank(a).cmp(&rank(b)));
-    for a in group {
+    group.sort_by_key(|(k, _)| *k);
+    for (_, a) in group {
         push(out, a);
     }
 }
@@ -330,7 +362,11 @@ fn named<'a>(
     out: &mut Vec<Attempt<'a>>,
 ) -> Result<(), RoutingError> {
     // Through endpoints_for_model, a pinned snapshot finds its base model's endpoints.
-    let endpoints = || registry.endpoints_for_model(&model.id).filter(|e| e.provider == provider.id);
+    let endpoints = || {
+        registry
+            .endpoints_for_model(&model.id)
+            .filter(|e| e.provider == provider.id)
+    };
     if endpoints().next().is_none() {
         // Not in the registry on this provider: the reference's passthrough, with the canonical id.
         return passthrough(availability, spec, &model.id, provider, out);
@@ -382,15 +418,18 @@ fn passthrough<'a>(
     provider: &'a Provider,
     out: &mut Vec<Attempt<'a>>,
 ) -> Result<(), RoutingError> {
-    let key = match spec.target.as_deref() {
-        Some(target) => Some(availability.key_by_id(&provider.id, target).ok_or_else(|| RoutingError::UnknownTarget {
-            model: name.to_owned(),
-            provider: provider.id.clone(),
-            target: target.to_owned(),
-            deployments: Vec::new(),
-        })?),
-        None => availability.key(&provider.id, name),
-    };
+    let key =
+        match spec.target.as_deref() {
+            Some(target) => Some(availability.key_by_id(&provider.id, target).ok_or_else(
+                || RoutingError::UnknownTarget {
+                    model: name.to_owned(),
+                    provider: provider.id.clone(),
+                    target: target.to_owned(),
+                    deployments: Vec::new(),
+                },
+            )?),
+            None => availability.key(&provider.id, name),
+        };
     if let Some(key) = key {
         push(
             out,
@@ -408,21 +447,43 @@ fn passthrough<'a>(
     Ok(())
 }
 
-fn no_usable_endpoint(registry: &Registry, request: &ModelRequest<'_>, spec: &ModelSpec<'_>) -> RoutingError {
+fn no_usable_endpoint(
+    registry: &Registry,
+    request: &ModelRequest<'_>,
+    spec: &ModelSpec<'_>,
+) -> RoutingError {
     match (&spec.model, spec.provider) {
         (SpecModel::Known(model), None) => {
             let mut providers: Vec<String> = Vec::new();
             for e in registry.endpoints_for_model(&model.id) {
-                if !e.require_explicit_routing && !request.excludes(&e.provider) && !providers.contains(&e.provider) {
+                if !e.require_explicit_routing
+                    && !request.excludes(&e.provider)
+                    && !providers.contains(&e.provider)
+                {
                     providers.push(e.provider.clone());
                 }
             }
-            RoutingError::NoUsableEndpoint { model: model.id.clone(), providers }
+            RoutingError::NoUsableEndpoint {
+                model: model.id.clone(),
+                providers,
+            }
         }
-        (SpecModel::Known(model), Some(p)) if registry.endpoints_for_model(&model.id).any(|e| e.provider == p.id) => {
-            RoutingError::NoUsableEndpoint { model: model.id.clone(), providers: vec![p.id.clone()] }
+        (SpecModel::Known(model), Some(p))
+            if registry
+                .endpoints_for_model(&model.id)
+                .any(|e| e.provider == p.id) =>
+        {
+            RoutingError::NoUsableEndpoint {
+                model: model.id.clone(),
+                providers: vec![p.id.clone()],
+            }
         }
-        (_, Some(p)) => RoutingError::PassthroughNeedsKey { model: spec.model_name().to_owned(), provider: p.id.clone() },
-        (SpecModel::Passthrough(name), None) => RoutingError::UnknownModel { model: name.clone() },
+        (_, Some(p)) => RoutingError::PassthroughNeedsKey {
+            model: spec.model_name().to_owned(),
+            provider: p.id.clone(),
+        },
+        (SpecModel::Passthrough(name), None) => RoutingError::UnknownModel {
+            model: name.clone(),
+        },
     }
 }

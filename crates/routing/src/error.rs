@@ -17,16 +17,27 @@ pub enum RoutingError {
     UnknownModel { model: String },
 
     #[error("Invalid provider: {provider}. Valid providers: {}", .valid.join(", "))]
-    InvalidProvider { provider: String, valid: Vec<String> },
+    InvalidProvider {
+        provider: String,
+        valid: Vec<String>,
+    },
 
     #[error("Every model in `{input}` is on an excluded provider. Remove an exclusion (!provider) or add a model that another provider serves")]
     AllExcluded { input: String },
 
     #[error("Unknown deployment or key id `{target}` for {model} on {provider}. {}", target_hint(.deployments))]
-    UnknownTarget { model: String, provider: String, target: String, deployments: Vec<String> },
+    UnknownTarget {
+        model: String,
+        provider: String,
+        target: String,
+        deployments: Vec<String>,
+    },
 
     #[error("No usable endpoint for model {model}: it is served by {}. Add your own provider key for one of these providers (BYOK), or use a provider the gateway can bill with credits (PTB)", or_none(.providers))]
-    NoUsableEndpoint { model: String, providers: Vec<String> },
+    NoUsableEndpoint {
+        model: String,
+        providers: Vec<String>,
+    },
 
     #[error("Model {model} is not in the registry for {provider}, so it can only be sent with your own {provider} key (BYOK). Add a {provider} provider key, or use a model id from GET /v1/models")]
     PassthroughNeedsKey { model: String, provider: String },
@@ -36,7 +47,10 @@ fn target_hint(deployments: &[String]) -> String {
     if deployments.is_empty() {
         "Use the id of one of your provider keys for this provider".to_owned()
     } else {
-        format!("Use one of the deployments {} or the id of one of your provider keys", deployments.join(", "))
+        format!(
+            "Use one of the deployments {} or the id of one of your provider keys",
+            deployments.join(", ")
+        )
     }
 }
 

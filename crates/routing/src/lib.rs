@@ -16,4 +16,3 @@ mod parse;
 pub use attempts::{build_attempts, Attempt, Availability, Billing, ProviderKey, Route};
 pub use error::RoutingError;
 pub use parse::{parse_model_string, ModelRequest, ModelSpec, SpecModel};
-

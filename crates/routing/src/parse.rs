@@ -70,7 +70,10 @@ const ONLINE: &str = ":online";
 /// **Strictness.** Unlike the reference, which logs and skips a bad entry, every entry must parse:
 /// an unknown model or provider anywhere in a chain is reported, so a typo in a fallback is found
 /// now rather than at the outage it was meant for.
-pub fn parse_model_string<'r>(registry: &'r Registry, input: &str) -> Result<ModelRequest<'r>, RoutingError> {
+pub fn parse_model_string<'r>(
+    registry: &'r Registry,
+    input: &str,
+) -> Result<ModelRequest<'r>, RoutingError> {
     let input = input.trim();
     if input.is_empty() {
         return Err(RoutingError::EmptyModel);
@@ -105,18 +108,25 @@ pub fn parse_model_string<'r>(registry: &'r Registry, input: &str) -> Result<Mod
     if !excluded.is_empty() {
         chain.retain(|spec| !fully_excluded(registry, spec, &excluded));
         if chain.is_empty() {
-            return Err(RoutingError::AllExcluded { input: input.to_owned() });
+            return Err(RoutingError::AllExcluded {
+                input: input.to_owned(),
+            });
         }
     }
     Ok(ModelRequest { chain, excluded })
 }
 
 fn provider<'r>(registry: &'r Registry, name: &str) -> Result<&'r Provider, RoutingError> {
-    registry.provider(name).ok_or_else(|| invalid_provider(registry, name))
+    registry
+        .provider(name)
+        .ok_or_else(|| invalid_provider(registry, name))
 }
 
 fn invalid_provider(registry: &Registry, name: &str) -> RoutingError {
-    RoutingError::InvalidProvider { provider: name.to_owned(), valid: registry.providers().map(|p| p.id.clone()).collect() }
+    RoutingError::InvalidProvider {
+        provider: name.to_owned(),
+        valid: registry.providers().map(|p| p.id.clone()).collect(),
+    }
 }
 
 /// An entry whose named provider is excluded, or whose model is served only by excluded providers.
@@ -125,7 +135,10 @@ fn fully_excluded(registry: &Registry, spec: &ModelSpec<'_>, excluded: &[&Provid
     match (spec.provider, &spec.model) {
         (Some(p), _) => is_excluded(&p.id),
         (None, SpecModel::Known(m)) => {
-            let mut serving = registry.endpoints_for_model(&m.id).map(|e| e.provider.as_str()).peekable();
+            let mut serving = registry
+                .endpoints_for_model(&m.id)
+                .map(|e| e.provider.as_str())
+                .peekable();
             serving.peek().is_some() && serving.all(is_excluded)
         }
         // Unreachable by construction (a passthrough always names its provider); keep it routable.
@@ -133,9 +146,16 @@ fn fully_excluded(registry: &Registry, spec: &ModelSpec<'_>, excluded: &[&Provid
     }
 }
 
-fn parse_entry<'r>(registry: &'r Registry, entry: &str, position: usize) -> Result<ModelSpec<'r>, RoutingError> {
+fn parse_entry<'r>(
+    registry: &'r Registry,
+    entry: &str,
+    position: usize,
+) -> Result<ModelSpec<'r>, RoutingError> {
     if entry.starts_with('/') || entry.ends_with('/') || entry.contains("//") {
-        return Err(RoutingError::InvalidSyntax { entry: entry.to_owned(), reason: "it has an empty part between slashes" });
+        return Err(RoutingError::InvalidSyntax {
+            entry: entry.to_owned(),
+            reason: "it has an empty part between slashes",
+        });
     }
     let (name, provider, target) = split(registry, entry)?;
     let (name, online) = match name.strip_suffix(ONLINE) {
@@ -143,13 +163,20 @@ fn parse_entry<'r>(registry: &'r Registry, entry: &str, position: usize) -> Resu
         None => (name, false),
     };
     if name.is_empty() {
-        return Err(RoutingError::InvalidSyntax { entry: entry.to_owned(), reason: "the model name is empty" });
+        return Err(RoutingError::InvalidSyntax {
+            entry: entry.to_owned(),
+            reason: "the model name is empty",
+        });
     }
     let mut target = target.map(str::to_owned);
     let model = match registry.resolve_model(name) {
         Some(m) => SpecModel::Known(m),
         None => match provider {
-            None => return Err(RoutingError::UnknownModel { model: name.to_owned() }),
+            None => {
+                return Err(RoutingError::UnknownModel {
+                    model: name.to_owned(),
+                })
+            }
             Some(p) => match known_by_provider_model_id(registry, &p.id, name) {
                 Some((m, deployment)) => {
                     if target.is_none() {
@@ -161,12 +188,21 @@ fn parse_entry<'r>(registry: &'r Registry, entry: &str, position: usize) -> Resu
             },
         },
     };
-    Ok(ModelSpec { model, provider, target, online, position })
+    Ok(ModelSpec {
+        model,
+        provider,
+        target,
+        online,
+        position,
+    })
 }
 
 /// Splits an entry into (model part, provider, target), reading from the right (see
 /// [`parse_model_string`]).
-fn split<'r, 'e>(registry: &'r Registry, entry: &'e str) -> Result<(&'e str, Option<&'r Provider>, Option<&'e str>), RoutingError> {
+fn split<'r, 'e>(
+    registry: &'r Registry,
+    entry: &'e str,
+) -> Result<(&'e str, Option<&'r Provider>, Option<&'e str>), RoutingError> {
     let Some(last_slash) = entry.rfind('/') else {
         return Ok((entry, None, None));
     };
@@ -174,8 +210,13 @@ fn split<'r, 'e>(registry: &'r Registry, entry: &'e str) -> Result<(&'e str, Opt
     let second = head.rfind('/').map(|i| (&head[..i], &head[i + 1..]));
 
     let as_provider = registry.provider(last).map(|p| (head, Some(p), None));
-    let as_target = second.and_then(|(model, seg)| registry.provider(seg).map(|p| (model, Some(p), Some(last))));
-    let known = |model: &str| registry.resolve_model(model.strip_suffix(ONLINE).unwrap_or(model)).is_some();
+    let as_target = second
+        .and_then(|(model, seg)| registry.provider(seg).map(|p| (model, Some(p), Some(last))));
+    let known = |model: &str| {
+        registry
+            .resolve_model(model.strip_suffix(ONLINE).unwrap_or(model))
+            .is_some()
+    };
     match (as_provider, as_target) {
         (Some(a), Some(b)) => Ok(if !known(a.0) && known(b.0) { b } else { a }),
         (Some(a), None) => Ok(a),
@@ -199,10 +240,15 @@ fn split<'r, 'e>(registry: &'r Registry, entry: &'e str) -> Result<(&'e str, Opt
 /// A provider's own model id (or alias) that the registry prices: routes as that registry model
 /// (priced, PTB-capable) instead of as an unpriced passthrough. A deployment-specific id pins
 /// its deployment.
-fn known_by_provider_model_id<'r>(registry: &'r Registry, provider: &str, name: &str) -> Option<(&'r Model, Option<&'r str>)> {
+fn known_by_provider_model_id<'r>(
+    registry: &'r Registry,
+    provider: &str,
+    name: &str,
+) -> Option<(&'r Model, Option<&'r str>)> {
     let e = registry.endpoint_by_provider_model_id(provider, name)?;
     let config = registry.config(&e.model, &e.provider)?;
     let model = registry.model(&e.model)?;
-    let pinned = (e.provider_model_id == name && config.provider_model_id != name).then_some(e.deployment.as_str());
+    let pinned = (e.provider_model_id == name && config.provider_model_id != name)
+        .then_some(e.deployment.as_str());
     Some((model, pinned))
 }

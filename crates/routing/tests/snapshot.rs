@@ -35,7 +35,16 @@ fn attempt_lists_of_representative_model_strings() {
         .with_key(ProviderKey::new("k-openai-2", "openai"))
         .with_key(ProviderKey::new("k-aws", "bedrock").with_region("us-west-2"))
         .with_key(ProviderKey::new("k-azure-mini", "azure").for_model("gpt-4o-mini"))
-        .with_ptb(["openai", "anthropic", "bedrock", "vertex", "google-ai-studio", "openrouter", "groq", "deepinfra"]);
+        .with_ptb([
+            "openai",
+            "anthropic",
+            "bedrock",
+            "vertex",
+            "google-ai-studio",
+            "openrouter",
+            "groq",
+            "deepinfra",
+        ]);
     let mut out = String::from(
         "keys: openai k-openai, k-openai-2; bedrock k-aws (us-west-2); azure k-azure-mini (gpt-4o-mini only)\n\
          ptb: openai anthropic bedrock vertex google-ai-studio openrouter groq deepinfra\n",
@@ -43,7 +52,10 @@ fn attempt_lists_of_representative_model_strings() {
     for s in STRINGS {
         out += &format!("\n{s}\n");
         match lines(&r, s, &avail) {
-            Ok(l) => l.iter().enumerate().for_each(|(i, l)| out += &format!("  #{i} {l}\n")),
+            Ok(l) => l
+                .iter()
+                .enumerate()
+                .for_each(|(i, l)| out += &format!("  #{i} {l}\n")),
             Err(e) => out += &format!("  error {} {}: {e}\n", e.http_status(), e.code()),
         }
     }

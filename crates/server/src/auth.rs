@@ -16,25 +16,43 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// Entries kept before the cache is cleared (bounded memory under a key-guessing flood).
 const MAX_ENTRIES: usize = 100_000;
 
+/// A key hash → the key (None: unknown) and when it was looked up.
+type Entries = HashMap<[u8; 32], (Option<Arc<AuthedKey>>, Instant)>;
+
 #[derive(Default)]
 pub struct AuthCache {
-    entries: RwLock<HashMap<[u8; 32], (Option<Arc<AuthedKey>>, Instant)>>,
+    entries: RwLock<Entries>,
 }
 
 impl AuthCache {
     /// The key and org behind an `Authorization: Bearer` header value.
-    pub async fn authenticate(&self, store: &dyn Store, header: Option<&str>) -> Result<Arc<AuthedKey>, ApiError> {
+    pub async fn authenticate(
+        &self,
+        store: &dyn Store,
+        header: Option<&str>,
+    ) -> Result<Arc<AuthedKey>, ApiError> {
         let presented = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|k| !k.is_empty())
-            .ok_or(ApiError::Unauthorized("missing gateway key: send `Authorization: Bearer <your Switchyard key>`"))?;
+            .ok_or(ApiError::Unauthorized(
+                "missing gateway key: send `Authorization: Bearer <your Switchyard key>`",
+            ))?;
         let hash = hash_gateway_key(presented);
         let now = Instant::now();
         if let Some((found, at)) = self.entries.read().expect("auth cache lock").get(&hash) {
-            let ttl = if found.is_some() { POSITIVE_TTL } else { NEGATIVE_TTL };
+            let ttl = if found.is_some() {
+                POSITIVE_TTL
+            } else {
+                NEGATIVE_TTL
+            };
             if now.duration_since(*at) < ttl {
-                return found.clone().ok_or(ApiError::Unauthorized("invalid gateway key"));
+                return found
+                    .clone()
+                    .ok_or(ApiError::Unauthorized("invalid gateway key"));
             }
         }
         let found = store

@@ -21,7 +21,11 @@ pub fn output_upper_bound(request: &Value, endpoint: &Endpoint) -> u64 {
     let asked = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|k| request.get(*k).and_then(Value::as_u64));
-    let limit = if endpoint.max_completion_tokens > 0 { endpoint.max_completion_tokens } else { FALLBACK_MAX_OUTPUT };
+    let limit = if endpoint.max_completion_tokens > 0 {
+        endpoint.max_completion_tokens
+    } else {
+        FALLBACK_MAX_OUTPUT
+    };
     asked.map_or(limit, |a| a.min(limit))
 }
 
@@ -41,7 +45,10 @@ pub fn reservation_nanos(request: &Value, body_len: usize, endpoint: &Endpoint) 
         + Decimal::from(output) * output_rate
         + tier.request.unwrap_or_default();
     use rust_decimal::prelude::ToPrimitive;
-    (usd * Decimal::from(switchyard_cost::NANOS_PER_USD)).ceil().to_i64().unwrap_or(i64::MAX)
+    (usd * Decimal::from(switchyard_cost::NANOS_PER_USD))
+        .ceil()
+        .to_i64()
+        .unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -53,12 +60,19 @@ mod tests {
     #[test]
     fn the_hold_covers_the_real_cost() {
         let r = Registry::embedded().unwrap();
-        let e = r.endpoint_by_provider_model_id("anthropic", "claude-sonnet-4-20250514").unwrap();
+        let e = r
+            .endpoint_by_provider_model_id("anthropic", "claude-sonnet-4-20250514")
+            .unwrap();
         let req = serde_json::json!({"model": "claude-sonnet-4", "max_tokens": 1000, "messages": [{"role": "user", "content": "hello there"}]});
         let body_len = serde_json::to_vec(&req).unwrap().len();
         let hold = reservation_nanos(&req, body_len, e);
         // The worst real answer: every prompt byte a token written to the 1h cache, 1000 out.
-        let worst = Usage { cache_write_1h: Some(body_len as u64), output: Some(1000), input: Some(0), ..Default::default() };
+        let worst = Usage {
+            cache_write_1h: Some(body_len as u64),
+            output: Some(1000),
+            input: Some(0),
+            ..Default::default()
+        };
         let real = r.price_endpoint(e, &worst).total_nanos();
         assert!(hold >= real, "hold {hold} < real {real}");
         assert!(hold > 0);
@@ -68,8 +82,17 @@ mod tests {
     fn output_bound_respects_request_and_endpoint() {
         let r = Registry::embedded().unwrap();
         let e = r.endpoint_by_provider_model_id("openai", "gpt-4o").unwrap();
-        assert_eq!(output_upper_bound(&serde_json::json!({"max_tokens": 10}), e), 10);
-        assert_eq!(output_upper_bound(&serde_json::json!({"max_completion_tokens": 10_000_000}), e), e.max_completion_tokens);
-        assert_eq!(output_upper_bound(&serde_json::json!({}), e), e.max_completion_tokens);
+        assert_eq!(
+            output_upper_bound(&serde_json::json!({"max_tokens": 10}), e),
+            10
+        );
+        assert_eq!(
+            output_upper_bound(&serde_json::json!({"max_completion_tokens": 10_000_000}), e),
+            e.max_completion_tokens
+        );
+        assert_eq!(
+            output_upper_bound(&serde_json::json!({}), e),
+            e.max_completion_tokens
+        );
     }
 }

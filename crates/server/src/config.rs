@@ -11,7 +11,10 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config field `{field}`: {message}")]
@@ -19,7 +22,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// The whole configuration.
@@ -127,23 +133,36 @@ impl Default for Config {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { batch_size: 256, flush_interval_ms: 50, capacity: 65_536 }
+        LogConfig {
+            batch_size: 256,
+            flush_interval_ms: 50,
+            capacity: 65_536,
+        }
     }
 }
 
 impl Default for BillingConfig {
     fn default() -> Self {
-        BillingConfig { reservation_ttl_secs: 900, expire_interval_secs: 30 }
+        BillingConfig {
+            reservation_ttl_secs: 900,
+            expire_interval_secs: 30,
+        }
     }
 }
 
 impl Config {
     /// Defaults, then the file if given, then the environment.
-    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
         let mut config = match file {
             None => Config::default(),
             Some(path) => Self::from_toml(
-                &std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?,
+                &std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
                 path,
             )?,
         };
@@ -157,27 +176,50 @@ impl Config {
         let de = toml::Deserializer::new(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
-            ConfigError::Parse { path: path.to_owned(), message: format!("{field}: {}", e.into_inner().message().trim()) }
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("{field}: {}", e.into_inner().message().trim()),
+            }
         })
     }
 
     /// Applies `SWITCHYARD_*` variables. Provider settings are
     /// `SWITCHYARD_PROVIDER_<KEY>_<FIELD>`, the key upper-cased with `-` as `_`
     /// (e.g. `SWITCHYARD_PROVIDER_GOOGLE_AI_STUDIO_API_KEY`).
-    pub fn apply_env(&mut self, env: impl IntoIterator<Item = (String, String)>) -> Result<(), ConfigError> {
+    pub fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix("SWITCHYARD_") else { continue };
-            let parse_u64 = |field: &str| value.parse::<u64>().map_err(|_| invalid(field, format!("`{value}` is not a whole number")));
+            let Some(rest) = name.strip_prefix("SWITCHYARD_") else {
+                continue;
+            };
+            let parse_u64 = |field: &str| {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| invalid(field, format!("`{value}` is not a whole number")))
+            };
             match rest {
-                "LISTEN" => self.listen = value.parse().map_err(|_| invalid("listen", format!("`{value}` is not an address like 127.0.0.1:8080")))?,
+                "LISTEN" => {
+                    self.listen = value.parse().map_err(|_| {
+                        invalid(
+                            "listen",
+                            format!("`{value}` is not an address like 127.0.0.1:8080"),
+                        )
+                    })?
+                }
                 "DATA_DIR" => self.data_dir = PathBuf::from(&value),
                 "DATABASE_URL" => self.database_url = Some(value.clone()),
                 "MASTER_KEY" => self.master_key = Some(value.clone()),
                 "ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
                 "REGISTRY" | "REGISTRY_DIR" => self.registry_dir = Some(PathBuf::from(&value)),
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_u64("max_body_bytes")? as usize,
-                "REQUEST_TIMEOUT_SECS" => self.request_timeout_secs = parse_u64("request_timeout_secs")?,
-                "CONNECT_TIMEOUT_SECS" => self.connect_timeout_secs = parse_u64("connect_timeout_secs")?,
+                "REQUEST_TIMEOUT_SECS" => {
+                    self.request_timeout_secs = parse_u64("request_timeout_secs")?
+                }
+                "CONNECT_TIMEOUT_SECS" => {
+                    self.connect_timeout_secs = parse_u64("connect_timeout_secs")?
+                }
                 _ => {
                     if let Some(p) = rest.strip_prefix("PROVIDER_") {
                         self.apply_provider_env(p, &value);
@@ -190,12 +232,30 @@ impl Config {
 
     fn apply_provider_env(&mut self, rest: &str, value: &str) {
         const FIELDS: &[&str] = &[
-            "BASE_URL", "API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-            "SERVICE_ACCOUNT_FILE", "TOKEN_URI", "REGION", "PROJECT_ID", "RESOURCE_NAME", "DEPLOYMENT_NAME", "API_VERSION",
+            "BASE_URL",
+            "API_KEY",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "SERVICE_ACCOUNT_FILE",
+            "TOKEN_URI",
+            "REGION",
+            "PROJECT_ID",
+            "RESOURCE_NAME",
+            "DEPLOYMENT_NAME",
+            "API_VERSION",
         ];
         // The field is the longest known suffix; what precedes it is the provider key.
-        let Some(field) = FIELDS.iter().filter(|f| rest.ends_with(&format!("_{f}"))).max_by_key(|f| f.len()) else { return };
-        let key = rest[..rest.len() - field.len() - 1].to_ascii_lowercase().replace('_', "-");
+        let Some(field) = FIELDS
+            .iter()
+            .filter(|f| rest.ends_with(&format!("_{f}")))
+            .max_by_key(|f| f.len())
+        else {
+            return;
+        };
+        let key = rest[..rest.len() - field.len() - 1]
+            .to_ascii_lowercase()
+            .replace('_', "-");
         let p = self.providers.entry(key).or_default();
         let v = Some(value.to_owned());
         match *field {
@@ -219,12 +279,18 @@ impl Config {
             return Err(invalid("max_body_bytes", "must be greater than 0"));
         }
         if self.log.batch_size == 0 || self.log.capacity == 0 {
-            return Err(invalid("log", "batch_size and capacity must be greater than 0"));
+            return Err(invalid(
+                "log",
+                "batch_size and capacity must be greater than 0",
+            ));
         }
         for (key, p) in &self.providers {
             if let Some(url) = &p.base_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(format!("providers.{key}.base_url"), format!("`{url}` is not an http(s) URL")));
+                    return Err(invalid(
+                        format!("providers.{key}.base_url"),
+                        format!("`{url}` is not an http(s) URL"),
+                    ));
                 }
             }
         }
@@ -237,11 +303,17 @@ impl Config {
     }
 
     /// Checks provider names against the registry (a typo is an error, not a silent no-op).
-    pub fn check_providers(&self, registry: &switchyard_registry::Registry) -> Result<(), ConfigError> {
+    pub fn check_providers(
+        &self,
+        registry: &switchyard_registry::Registry,
+    ) -> Result<(), ConfigError> {
         for key in self.providers.keys() {
             if registry.provider(key).is_none() {
                 let known: Vec<&str> = registry.providers().map(|p| p.id.as_str()).collect();
-                return Err(invalid(format!("providers.{key}"), format!("unknown provider; known: {}", known.join(", "))));
+                return Err(invalid(
+                    format!("providers.{key}"),
+                    format!("unknown provider; known: {}", known.join(", ")),
+                ));
             }
         }
         Ok(())
@@ -261,7 +333,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -285,7 +360,10 @@ mod tests {
             env(&[
                 ("SWITCHYARD_LISTEN", "127.0.0.1:9001"),
                 ("SWITCHYARD_PROVIDER_OPENAI_API_KEY", "sk-env"),
-                ("SWITCHYARD_PROVIDER_GOOGLE_AI_STUDIO_BASE_URL", "http://127.0.0.1:2"),
+                (
+                    "SWITCHYARD_PROVIDER_GOOGLE_AI_STUDIO_BASE_URL",
+                    "http://127.0.0.1:2",
+                ),
                 ("OTHER", "ignored"),
             ]),
         )
@@ -294,22 +372,42 @@ mod tests {
         assert_eq!(c.log.batch_size, 10);
         assert_eq!(c.log.flush_interval_ms, 50, "unset fields keep defaults");
         assert_eq!(c.providers["openai"].api_key.as_deref(), Some("sk-env"));
-        assert_eq!(c.providers["openai"].base_url.as_deref(), Some("http://127.0.0.1:1"));
-        assert_eq!(c.providers["google-ai-studio"].base_url.as_deref(), Some("http://127.0.0.1:2"));
+        assert_eq!(
+            c.providers["openai"].base_url.as_deref(),
+            Some("http://127.0.0.1:1")
+        );
+        assert_eq!(
+            c.providers["google-ai-studio"].base_url.as_deref(),
+            Some("http://127.0.0.1:2")
+        );
     }
 
     #[test]
     fn unknown_field_names_its_path() {
-        let err = Config::from_toml("[providers.openai]\napi_kye = \"x\"\n", Path::new("c.toml")).unwrap_err();
+        let err = Config::from_toml("[providers.openai]\napi_kye = \"x\"\n", Path::new("c.toml"))
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("providers.openai.api_kye") || msg.contains("api_kye"), "{msg}");
+        assert!(
+            msg.contains("providers.openai.api_kye") || msg.contains("api_kye"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn bad_values_name_the_field() {
         let err = Config::load(None, env(&[("SWITCHYARD_LISTEN", "localhost")])).unwrap_err();
-        assert!(err.to_string().starts_with("config field `listen`"), "{err}");
-        let err = Config::load(None, env(&[("SWITCHYARD_PROVIDER_OPENAI_BASE_URL", "ftp://x")])).unwrap_err();
-        assert!(err.to_string().contains("providers.openai.base_url"), "{err}");
+        assert!(
+            err.to_string().starts_with("config field `listen`"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("SWITCHYARD_PROVIDER_OPENAI_BASE_URL", "ftp://x")]),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("providers.openai.base_url"),
+            "{err}"
+        );
     }
 }

@@ -39,7 +39,11 @@ impl AttemptReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
-    BadRequest { message: String, param: Option<&'static str>, code: &'static str },
+    BadRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: &'static str,
+    },
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -53,14 +57,24 @@ pub enum ApiError {
     #[error("insufficient credits: balance {balance} USD, this request may cost up to {needed} USD; add credits or use your own provider key (BYOK)")]
     InsufficientCredits { balance: String, needed: String },
     #[error("{message}")]
-    Upstream { status: u16, message: String, kind: ErrorKind, retry_after: Option<Duration>, attempts: Vec<AttemptReport> },
+    Upstream {
+        status: u16,
+        message: String,
+        kind: ErrorKind,
+        retry_after: Option<Duration>,
+        attempts: Vec<AttemptReport>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
 
 impl ApiError {
     pub fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> ApiError {
-        ApiError::BadRequest { message: message.into(), param, code: "invalid_request" }
+        ApiError::BadRequest {
+            message: message.into(),
+            param,
+            code: "invalid_request",
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -81,7 +95,9 @@ impl ApiError {
     /// A low-cardinality label for logs and metrics.
     pub fn error_type(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } | ApiError::PayloadTooLarge { .. } => "invalid_request_error",
+            ApiError::BadRequest { .. } | ApiError::PayloadTooLarge { .. } => {
+                "invalid_request_error"
+            }
             ApiError::Unauthorized(_) => "authentication_error",
             ApiError::Forbidden(_) => "permission_error",
             ApiError::NotFound { .. } => "not_found_error",
@@ -90,7 +106,9 @@ impl ApiError {
             ApiError::InsufficientCredits { .. } => "insufficient_credits",
             ApiError::Upstream { kind, .. } => match kind {
                 ErrorKind::RateLimited | ErrorKind::QuotaExceeded => "rate_limit_error",
-                ErrorKind::BadRequest | ErrorKind::Unsupported | ErrorKind::Config => "invalid_request_error",
+                ErrorKind::BadRequest | ErrorKind::Unsupported | ErrorKind::Config => {
+                    "invalid_request_error"
+                }
                 ErrorKind::NotFound => "not_found_error",
                 ErrorKind::Timeout => "timeout_error",
                 _ => "upstream_error",
@@ -121,7 +139,9 @@ impl ApiError {
     /// The answer when every attempt failed: the status reflects the real cause (decisions.md).
     pub fn from_attempts(mut failures: Vec<(ProviderError, AttemptReport)>) -> ApiError {
         let retry_after = failures.iter().filter_map(|(e, _)| e.retry_after).min();
-        let all_rate_limited = failures.iter().all(|(e, _)| matches!(e.kind, ErrorKind::RateLimited | ErrorKind::QuotaExceeded));
+        let all_rate_limited = failures
+            .iter()
+            .all(|(e, _)| matches!(e.kind, ErrorKind::RateLimited | ErrorKind::QuotaExceeded));
         // The last failure decides unless a caller-side error (4xx) came earlier: that is the
         // most useful thing to show.
         let decisive = failures
@@ -129,14 +149,37 @@ impl ApiError {
             .rposition(|(e, _)| !e.retryable)
             .unwrap_or(failures.len().saturating_sub(1));
         let (status, kind, message) = match failures.get(decisive) {
-            None => (502, ErrorKind::Upstream5xx, "no upstream attempt was made".to_owned()),
+            None => (
+                502,
+                ErrorKind::Upstream5xx,
+                "no upstream attempt was made".to_owned(),
+            ),
             Some((e, _)) => {
-                let status = if all_rate_limited { 429 } else { e.gateway_status() };
-                (status, e.kind, format!("{} (provider {}{})", e.message, e.provider, e.status.map(|s| format!(", HTTP {s}")).unwrap_or_default()))
+                let status = if all_rate_limited {
+                    429
+                } else {
+                    e.gateway_status()
+                };
+                (
+                    status,
+                    e.kind,
+                    format!(
+                        "{} (provider {}{})",
+                        e.message,
+                        e.provider,
+                        e.status.map(|s| format!(", HTTP {s}")).unwrap_or_default()
+                    ),
+                )
             }
         };
         let attempts = failures.drain(..).map(|(_, a)| a).collect();
-        ApiError::Upstream { status, message, kind, retry_after, attempts }
+        ApiError::Upstream {
+            status,
+            message,
+            kind,
+            retry_after,
+            attempts,
+        }
     }
 }
 
@@ -164,7 +207,13 @@ impl ApiError {
             _ => None,
         };
         serde_json::to_vec(&Body {
-            error: Inner { message: self.to_string(), kind: self.error_type(), param, code: self.code(), attempts: self.attempts() },
+            error: Inner {
+                message: self.to_string(),
+                kind: self.error_type(),
+                param,
+                code: self.code(),
+                attempts: self.attempts(),
+            },
         })
         .expect("error body serialises")
     }
@@ -172,10 +221,21 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut res = (self.status(), [(http::header::CONTENT_TYPE, "application/json")], self.body()).into_response();
-        if let ApiError::Upstream { retry_after: Some(after), status: 429, .. } = &self {
+        let mut res = (
+            self.status(),
+            [(http::header::CONTENT_TYPE, "application/json")],
+            self.body(),
+        )
+            .into_response();
+        if let ApiError::Upstream {
+            retry_after: Some(after),
+            status: 429,
+            ..
+        } = &self
+        {
             let secs = after.as_secs().max(1);
-            res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }
@@ -195,7 +255,10 @@ mod tests {
 
     #[test]
     fn all_rate_limited_is_429_with_the_shortest_retry_after() {
-        let e = ApiError::from_attempts(vec![failure(ErrorKind::RateLimited, 429, Some(7)), failure(ErrorKind::RateLimited, 429, Some(3))]);
+        let e = ApiError::from_attempts(vec![
+            failure(ErrorKind::RateLimited, 429, Some(7)),
+            failure(ErrorKind::RateLimited, 429, Some(3)),
+        ]);
         assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
         let res = e.into_response();
         assert_eq!(res.headers()[http::header::RETRY_AFTER], "3");
@@ -203,13 +266,19 @@ mod tests {
 
     #[test]
     fn a_caller_error_wins_over_later_outages() {
-        let e = ApiError::from_attempts(vec![failure(ErrorKind::BadRequest, 400, None), failure(ErrorKind::Upstream5xx, 500, None)]);
+        let e = ApiError::from_attempts(vec![
+            failure(ErrorKind::BadRequest, 400, None),
+            failure(ErrorKind::Upstream5xx, 500, None),
+        ]);
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
     }
 
     #[test]
     fn outages_are_502_and_body_lists_attempts() {
-        let e = ApiError::from_attempts(vec![failure(ErrorKind::Connect, 0, None), failure(ErrorKind::Upstream5xx, 500, None)]);
+        let e = ApiError::from_attempts(vec![
+            failure(ErrorKind::Connect, 0, None),
+            failure(ErrorKind::Upstream5xx, 500, None),
+        ]);
         assert_eq!(e.status(), StatusCode::BAD_GATEWAY);
         let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap();
         assert_eq!(body["error"]["type"], "upstream_error");

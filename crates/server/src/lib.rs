@@ -32,15 +32,22 @@ pub fn master_key(config: &Config) -> Result<MasterKey, StartupError> {
         return MasterKey::from_base64(b64).map_err(|e| StartupError::MasterKey(e.to_string()));
     }
     if config.database_url.is_some() {
-        return Err(StartupError::MasterKey("set `master_key` (SWITCHYARD_MASTER_KEY) when several instances share a database".into()));
+        return Err(StartupError::MasterKey(
+            "set `master_key` (SWITCHYARD_MASTER_KEY) when several instances share a database"
+                .into(),
+        ));
     }
     let path = config.data_dir.join("master.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return MasterKey::from_base64(text.trim()).map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())));
+        return MasterKey::from_base64(text.trim())
+            .map_err(|e| StartupError::MasterKey(format!("{}: {e}", path.display())));
     }
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| StartupError::MasterKey(format!("cannot create {}: {e}", config.data_dir.display())))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StartupError::MasterKey(format!("cannot create {}: {e}", config.data_dir.display()))
+    })?;
     let (key, b64) = MasterKey::generate();
-    write_private(&path, b64.as_bytes()).map_err(|e| StartupError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+    write_private(&path, b64.as_bytes())
+        .map_err(|e| StartupError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
     Ok(key)
 }
 
@@ -87,7 +94,11 @@ impl Gateway {
     }
 
     /// Like [`Gateway::bind`] with a given registry and store (tests).
-    pub async fn bind_with(config: Config, registry: Arc<Registry>, store: Arc<dyn Store>) -> Result<Gateway, StartupError> {
+    pub async fn bind_with(
+        config: Config,
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+    ) -> Result<Gateway, StartupError> {
         let log = LogWriter::spawn(
             store.clone(),
             LogWriterConfig {
@@ -100,17 +111,28 @@ impl Gateway {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartupError::Http(format!("cannot listen on {}: {e}", config.listen)))?;
-        let addr = listener.local_addr().map_err(|e| StartupError::Http(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartupError::Http(e.to_string()))?;
         let state = Arc::new(AppState::new(config, registry, store, log)?);
-        Ok(Gateway { state, addr, listener })
+        Ok(Gateway {
+            state,
+            addr,
+            listener,
+        })
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests and flushes the log.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state.clone();
         let expiry = tokio::spawn(expire_holds(state.clone()));
         let app = routes::router(state.clone());
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         expiry.abort();
         // Streams abandoned during shutdown settle in spawned tasks; give them a moment.
         for _ in 0..50 {
@@ -120,7 +142,11 @@ impl Gateway {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let stats = state.log.shutdown().await;
-        tracing::info!(written = stats.written, dropped = stats.dropped, "request log flushed");
+        tracing::info!(
+            written = stats.written,
+            dropped = stats.dropped,
+            "request log flushed"
+        );
         let _ = state.store.close().await;
         Ok(())
     }
@@ -130,7 +156,11 @@ impl Gateway {
 async fn expire_holds(state: Arc<AppState>) {
     let every = Duration::from_secs(state.config.billing.expire_interval_secs.max(1));
     loop {
-        match state.store.expire_stale(time::OffsetDateTime::now_utc()).await {
+        match state
+            .store
+            .expire_stale(time::OffsetDateTime::now_utc())
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!(released = n, "expired credit holds released"),
             Err(e) => tracing::warn!(error = %e, "expiring credit holds failed"),
@@ -146,7 +176,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -39,13 +39,45 @@ impl Default for Metrics {
         let overhead_seconds = Histogram::new(exponential_buckets(0.00002, 2.0, 14));
         let cost_nanos = Counter::default();
         let in_flight = Gauge::default();
-        registry.register("requests", "Chat requests answered, by status and billing mode", requests.clone());
-        registry.register("upstream_attempts", "Upstream attempts, by provider and outcome", attempts.clone());
-        registry.register("request_latency_seconds", "Whole request latency", latency_seconds.clone());
-        registry.register("gateway_overhead_seconds", "Time spent in the gateway outside upstream calls", overhead_seconds.clone());
-        registry.register("cost_nanos", "Priced cost of answered requests, nano-USD", cost_nanos.clone());
-        registry.register("in_flight_requests", "Chat requests being served", in_flight.clone());
-        Metrics { registry, requests, attempts, latency_seconds, overhead_seconds, cost_nanos, in_flight }
+        registry.register(
+            "requests",
+            "Chat requests answered, by status and billing mode",
+            requests.clone(),
+        );
+        registry.register(
+            "upstream_attempts",
+            "Upstream attempts, by provider and outcome",
+            attempts.clone(),
+        );
+        registry.register(
+            "request_latency_seconds",
+            "Whole request latency",
+            latency_seconds.clone(),
+        );
+        registry.register(
+            "gateway_overhead_seconds",
+            "Time spent in the gateway outside upstream calls",
+            overhead_seconds.clone(),
+        );
+        registry.register(
+            "cost_nanos",
+            "Priced cost of answered requests, nano-USD",
+            cost_nanos.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Chat requests being served",
+            in_flight.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            attempts,
+            latency_seconds,
+            overhead_seconds,
+            cost_nanos,
+            in_flight,
+        }
     }
 }
 
@@ -53,7 +85,8 @@ impl Metrics {
     /// The Prometheus text exposition, plus the log writer's own counters.
     pub fn encode(&self, extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).expect("metrics encode");
+        prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
+            .expect("metrics encode");
         for (name, help, value) in extra {
             out.push_str(&format!("# HELP switchyard_{name} {help}\n# TYPE switchyard_{name} counter\nswitchyard_{name}_total {value}\n"));
         }

@@ -24,7 +24,11 @@ impl OrgKeys {
         for k in &keys {
             let c = &k.info.config;
             availability = availability.with_key(switchyard_routing::ProviderKey {
-                id: k.info.key_name.clone().unwrap_or_else(|| k.info.id.0.to_string()),
+                id: k
+                    .info
+                    .key_name
+                    .clone()
+                    .unwrap_or_else(|| k.info.id.0.to_string()),
                 provider: k.info.provider.clone(),
                 model: None,
                 config: DeploymentConfig {
@@ -78,7 +82,10 @@ impl PlannedAttempt<'_> {
     /// `model:provider:deployment`, or `model:provider:passthrough`.
     pub fn endpoint_id(&self) -> String {
         if self.passthrough {
-            format!("{}:{}:passthrough", self.endpoint.provider_model_id, self.provider.id)
+            format!(
+                "{}:{}:passthrough",
+                self.endpoint.provider_model_id, self.provider.id
+            )
         } else {
             self.endpoint.id.clone()
         }
@@ -87,8 +94,12 @@ impl PlannedAttempt<'_> {
 
 fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoint {
     // Never priced from this (the attempt is marked passthrough); a zero tier keeps the type whole.
-    let pricing = Pricing::resolve(&[TierSpec { input: Some(0.into()), output: Some(0.into()), ..TierSpec::default() }])
-        .expect("a zero tier is valid");
+    let pricing = Pricing::resolve(&[TierSpec {
+        input: Some(0.into()),
+        output: Some(0.into()),
+        ..TierSpec::default()
+    }])
+    .expect("a zero tier is valid");
     Endpoint {
         id: format!("{provider_model_id}:{}:passthrough", provider.id),
         model: provider_model_id.to_owned(),
@@ -114,7 +125,12 @@ fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoin
 }
 
 /// The ordered attempts for a model string.
-pub fn plan<'r>(registry: &'r Registry, model: &str, org: &OrgKeys, _ptb: &HashMap<String, PtbCredentials>) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
+pub fn plan<'r>(
+    registry: &'r Registry,
+    model: &str,
+    org: &OrgKeys,
+    _ptb: &HashMap<String, PtbCredentials>,
+) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
     let request = parse_model_string(registry, model)?;
     let attempts = build_attempts(registry, &request, &org.availability)?;
     let mut out = Vec::with_capacity(attempts.len());
@@ -127,21 +143,35 @@ pub fn plan<'r>(registry: &'r Registry, model: &str, org: &OrgKeys, _ptb: &HashM
                     .keys
                     .iter()
                     .position(|k| std::ptr::eq(k, *key))
-                    .ok_or_else(|| ApiError::Internal("routing chose a key the org does not have".into()))?;
+                    .ok_or_else(|| {
+                        ApiError::Internal("routing chose a key the org does not have".into())
+                    })?;
                 Billing::Byok { key_index }
             }
         };
         // Attempts borrow from the request too; take the registry's own references back so the
         // plan lives as long as the registry.
-        let provider = registry.provider(&a.provider.id).ok_or_else(|| ApiError::Internal("routing chose an unknown provider".into()))?;
+        let provider = registry
+            .provider(&a.provider.id)
+            .ok_or_else(|| ApiError::Internal("routing chose an unknown provider".into()))?;
         let (endpoint, passthrough) = match a.route {
             Route::Endpoint(e) => {
-                let e = registry.endpoint_by_id(&e.id).ok_or_else(|| ApiError::Internal("routing chose an unknown endpoint".into()))?;
+                let e = registry.endpoint_by_id(&e.id).ok_or_else(|| {
+                    ApiError::Internal("routing chose an unknown endpoint".into())
+                })?;
                 (Cow::Borrowed(e), false)
             }
-            Route::Passthrough => (Cow::Owned(passthrough_endpoint(provider, a.provider_model_id)), true),
+            Route::Passthrough => (
+                Cow::Owned(passthrough_endpoint(provider, a.provider_model_id)),
+                true,
+            ),
         };
-        out.push(PlannedAttempt { provider, endpoint, passthrough, billing });
+        out.push(PlannedAttempt {
+            provider,
+            endpoint,
+            passthrough,
+            billing,
+        });
     }
     Ok(out)
 }

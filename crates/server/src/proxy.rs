@@ -24,7 +24,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::Value;
 use switchyard_cost::{CostBreakdown, Usage};
-use switchyard_providers::adapter::{self, Credentials, Exchange, RequestOptions, StreamTranslator, Target};
+use switchyard_providers::adapter::{
+    self, Credentials, Exchange, RequestOptions, StreamTranslator, Target,
+};
 use switchyard_providers::error::{ErrorKind, ProviderError, Secret};
 use switchyard_registry::{DeploymentConfig, Endpoint, Provider};
 use switchyard_store::{AuthedKey, BillingMode, LogRow, ProviderKey, ReservationId, StoreError};
@@ -109,7 +111,9 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `x-switchyard-user-id` and `x-switchyard-property-<name>` headers.
-fn custom_properties(headers: &HeaderMap) -> (Option<String>, std::collections::BTreeMap<String, String>) {
+fn custom_properties(
+    headers: &HeaderMap,
+) -> (Option<String>, std::collections::BTreeMap<String, String>) {
     let user = header_str(headers, "x-switchyard-user-id").map(|s| s.chars().take(256).collect());
     let mut props = std::collections::BTreeMap::new();
     for (name, value) in headers {
@@ -133,11 +137,22 @@ fn truncated(bytes: &[u8]) -> String {
 pub async fn chat_completions(state: Arc<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     state.metrics.in_flight.inc();
-    let key = match state.auth.authenticate(state.store.as_ref(), header_str(&headers, "authorization")).await {
+    let key = match state
+        .auth
+        .authenticate(state.store.as_ref(), header_str(&headers, "authorization"))
+        .await
+    {
         Ok(k) => k,
         Err(e) => {
             state.metrics.in_flight.dec();
-            state.metrics.requests.get_or_create(&RequestLabels { status: e.status().as_u16(), billing: "none" }).inc();
+            state
+                .metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    status: e.status().as_u16(),
+                    billing: "none",
+                })
+                .inc();
             return e.into_response();
         }
     };
@@ -161,11 +176,27 @@ pub async fn chat_completions(state: Arc<AppState>, headers: HeaderMap, body: Bo
             let status = e.status().as_u16();
             let mut row = ctx.log_row(status);
             row.error_type = Some(e.error_type().to_owned());
-            row.overhead_us = Some(started.elapsed().saturating_sub(ctx.upstream_time).as_micros() as i64);
+            row.overhead_us = Some(
+                started
+                    .elapsed()
+                    .saturating_sub(ctx.upstream_time)
+                    .as_micros() as i64,
+            );
             state.log.log(row);
-            state.metrics.requests.get_or_create(&RequestLabels { status, billing: "none" }).inc();
+            state
+                .metrics
+                .requests
+                .get_or_create(&RequestLabels {
+                    status,
+                    billing: "none",
+                })
+                .inc();
             let mut res = e.into_response();
-            set_header(res.headers_mut(), "x-switchyard-request-id", &ctx.id.to_string());
+            set_header(
+                res.headers_mut(),
+                "x-switchyard-request-id",
+                &ctx.id.to_string(),
+            );
             res
         }
     };
@@ -182,7 +213,9 @@ fn set_header(headers: &mut HeaderMap, name: &'static str, value: &str) {
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         // The only failure of a length-limited read we cause ourselves is the limit.
-        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit")) || e.to_string().contains("length limit") {
+        if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit")
+        {
             ApiError::PayloadTooLarge { limit }
         } else {
             ApiError::bad_request(format!("could not read the request body: {e}"), None)
@@ -191,29 +224,50 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
 }
 
 fn parse_request(bytes: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}"), None))?;
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("request body is not valid JSON: {e}"), None))?;
     let Some(obj) = v.as_object() else {
-        return Err(ApiError::bad_request("request body must be a JSON object", None));
+        return Err(ApiError::bad_request(
+            "request body must be a JSON object",
+            None,
+        ));
     };
     match obj.get("model") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
-        Some(_) => return Err(ApiError::bad_request("`model` must be a non-empty string", Some("model"))),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`model` must be a non-empty string",
+                Some("model"),
+            ))
+        }
         None => return Err(ApiError::bad_request("`model` is required", Some("model"))),
     }
     match obj.get("messages") {
         Some(Value::Array(m)) if !m.is_empty() => {}
-        _ => return Err(ApiError::bad_request("`messages` must be a non-empty array", Some("messages"))),
+        _ => {
+            return Err(ApiError::bad_request(
+                "`messages` must be a non-empty array",
+                Some("messages"),
+            ))
+        }
     }
     if let Some(s) = obj.get("stream") {
         if !s.is_boolean() && !s.is_null() {
-            return Err(ApiError::bad_request("`stream` must be a boolean", Some("stream")));
+            return Err(ApiError::bad_request(
+                "`stream` must be a boolean",
+                Some("stream"),
+            ));
         }
     }
     Ok(v)
 }
 
 /// Merges the key's config over the gateway's base URL override for a provider.
-fn key_config(state: &AppState, provider: &str, from_key: Option<&switchyard_store::ProviderKeyConfig>) -> DeploymentConfig {
+fn key_config(
+    state: &AppState,
+    provider: &str,
+    from_key: Option<&switchyard_store::ProviderKeyConfig>,
+) -> DeploymentConfig {
     let mut c = DeploymentConfig::default();
     if let Some(k) = from_key {
         c.region = k.region.clone();
@@ -229,16 +283,26 @@ fn key_config(state: &AppState, provider: &str, from_key: Option<&switchyard_sto
     c
 }
 
-async fn handle(state: &Arc<AppState>, ctx: &mut RequestCtx, body: Body) -> Result<Response, ApiError> {
+async fn handle(
+    state: &Arc<AppState>,
+    ctx: &mut RequestCtx,
+    body: Body,
+) -> Result<Response, ApiError> {
     let bytes = read_body(body, state.config.max_body_bytes).await?;
     let request = parse_request(&bytes)?;
     ctx.model = request["model"].as_str().unwrap_or_default().to_owned();
-    ctx.stream = request.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    ctx.stream = request
+        .get("stream")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if ctx.key.org.store_bodies {
         ctx.request_body = Some(truncated(&bytes));
     }
 
-    let org_keys = state.org_keys(ctx.key.org.id).await.map_err(|e| ApiError::Internal(format!("provider keys: {e}")))?;
+    let org_keys = state
+        .org_keys(ctx.key.org.id)
+        .await
+        .map_err(|e| ApiError::Internal(format!("provider keys: {e}")))?;
     let registry = state.registry.clone();
     let attempts = plan::plan(&registry, &ctx.model, &org_keys, &state.ptb)?;
     let org_keys = &org_keys.keys;
@@ -251,12 +315,16 @@ async fn handle(state: &Arc<AppState>, ctx: &mut RequestCtx, body: Body) -> Resu
             if let Some((last, _)) = failures.last() {
                 if last.provider == attempt.provider.id {
                     if let Some(after) = last.retry_after {
-                        tokio::time::sleep(after.min(Duration::from_millis(state.config.max_retry_wait_ms))).await;
+                        tokio::time::sleep(
+                            after.min(Duration::from_millis(state.config.max_retry_wait_ms)),
+                        )
+                        .await;
                     }
                 }
             }
         }
-        let outcome = try_attempt(state, ctx, &request, bytes.len(), attempt, &org_keys, index).await;
+        let outcome =
+            try_attempt(state, ctx, &request, bytes.len(), attempt, org_keys, index).await;
         match outcome {
             Ok(response) => return Ok(response),
             Err(AttemptFailure::Credits(e)) => {
@@ -264,9 +332,17 @@ async fn handle(state: &Arc<AppState>, ctx: &mut RequestCtx, body: Body) -> Resu
             }
             Err(AttemptFailure::Fatal(e)) => return Err(e),
             Err(AttemptFailure::Provider(e)) => {
-                let report = AttemptReport::from_error(&attempt.endpoint_id(), attempt.billing.label(), &e);
+                let report =
+                    AttemptReport::from_error(&attempt.endpoint_id(), attempt.billing.label(), &e);
                 ctx.attempts.push(report.clone());
-                state.metrics.attempts.get_or_create(&AttemptLabels { provider: e.provider.clone(), outcome: e.kind.label() }).inc();
+                state
+                    .metrics
+                    .attempts
+                    .get_or_create(&AttemptLabels {
+                        provider: e.provider.clone(),
+                        outcome: e.kind.label(),
+                    })
+                    .inc();
                 let retryable = e.retryable;
                 failures.push((e, report));
                 if !retryable {
@@ -321,11 +397,20 @@ fn credentials_for<'a>(
     state: &'a AppState,
     attempt: &PlannedAttempt<'_>,
     keys: &'a [ProviderKey],
-) -> Result<(Credentials, Option<switchyard_providers::google::auth::ServiceAccount>, DeploymentConfig), ProviderError> {
+) -> Result<
+    (
+        Credentials,
+        Option<switchyard_providers::google::auth::ServiceAccount>,
+        DeploymentConfig,
+    ),
+    ProviderError,
+> {
     let provider = attempt.provider.id.as_str();
     match &attempt.billing {
         Billing::Ptb => {
-            let ptb = state.ptb.get(provider).ok_or_else(|| ProviderError::config(provider, "the gateway has no credentials for this provider"))?;
+            let ptb = state.ptb.get(provider).ok_or_else(|| {
+                ProviderError::config(provider, "the gateway has no credentials for this provider")
+            })?;
             let mut config = ptb.config.clone();
             if config.base_uri.is_none() {
                 config.base_uri = state.base_urls.get(provider).cloned();
@@ -334,8 +419,14 @@ fn credentials_for<'a>(
         }
         Billing::Byok { key_index } => {
             let key = &keys[*key_index];
-            let (credentials, sa) = byok_credentials(&key.secret).map_err(|e| ProviderError::config(provider, format!("stored key is not usable: {e}")))?;
-            Ok((credentials, sa, key_config(state, provider, Some(&key.info.config))))
+            let (credentials, sa) = byok_credentials(&key.secret).map_err(|e| {
+                ProviderError::config(provider, format!("stored key is not usable: {e}"))
+            })?;
+            Ok((
+                credentials,
+                sa,
+                key_config(state, provider, Some(&key.info.config)),
+            ))
         }
     }
 }
@@ -353,46 +444,73 @@ async fn try_attempt(
     let endpoint: &Endpoint = attempt.endpoint.as_ref();
 
     // 1. PTB: hold the worst case first; nothing is sent that cannot be paid for.
-    let mut hold = Hold { state: state.clone(), id: None };
+    let mut hold = Hold {
+        state: state.clone(),
+        id: None,
+    };
     if matches!(attempt.billing, Billing::Ptb) {
         let need = billing::reservation_nanos(request, body_len, endpoint);
         let ttl = Duration::from_secs(state.config.billing.reservation_ttl_secs);
         match state.store.reserve(ctx.key.org.id, need, ttl).await {
             Ok(id) => hold.id = Some(id),
-            Err(StoreError::InsufficientCredits { available, needed, .. }) => {
+            Err(StoreError::InsufficientCredits {
+                available, needed, ..
+            }) => {
                 return Err(AttemptFailure::Credits(ApiError::InsufficientCredits {
                     balance: switchyard_cost::nanos_to_usd(available).to_string(),
                     needed: switchyard_cost::nanos_to_usd(needed).to_string(),
                 }));
             }
-            Err(e) => return Err(AttemptFailure::Fatal(ApiError::Internal(format!("credit reservation failed: {e}")))),
+            Err(e) => {
+                return Err(AttemptFailure::Fatal(ApiError::Internal(format!(
+                    "credit reservation failed: {e}"
+                ))))
+            }
         }
     }
 
     // 2. Credentials and the outbound request.
-    let (mut credentials, service_account, config) = credentials_for(state, attempt, keys).map_err(AttemptFailure::Provider)?;
+    let (mut credentials, service_account, config) =
+        credentials_for(state, attempt, keys).map_err(AttemptFailure::Provider)?;
     if let Some(sa) = &service_account {
         let token = state.google_tokens.token(sa).await.map_err(|e| {
-            let kind = if e.retryable() { ErrorKind::Upstream5xx } else { ErrorKind::Auth };
-            AttemptFailure::Provider(ProviderError::new(&provider.id, kind, format!("Google token exchange: {e}")))
+            let kind = if e.retryable() {
+                ErrorKind::Upstream5xx
+            } else {
+                ErrorKind::Auth
+            };
+            AttemptFailure::Provider(ProviderError::new(
+                &provider.id,
+                kind,
+                format!("Google token exchange: {e}"),
+            ))
         })?;
         credentials = Credentials::GoogleAccessToken(Secret::new(token.secret().to_owned()));
     }
     let target = Target::new(provider, endpoint, &config);
     let request_id = ctx.id.to_string();
     let opts = RequestOptions::new(ctx.stream, &request_id);
-    let prepared = adapter::prepare(&target, &credentials, request, &opts).map_err(AttemptFailure::Provider)?;
+    let prepared = adapter::prepare(&target, &credentials, request, &opts)
+        .map_err(AttemptFailure::Provider)?;
     let exchange = prepared.exchange;
     let up = prepared.request;
 
     // 3. Send.
     let sent = Instant::now();
-    let mut builder = state.http.request(up.method.clone(), &up.url).headers(up.headers).body(up.body);
+    let mut builder = state
+        .http
+        .request(up.method.clone(), &up.url)
+        .headers(up.headers)
+        .body(up.body);
     if !ctx.stream {
         builder = builder.timeout(state.config.request_timeout());
     }
-    let response = match tokio::time::timeout(state.config.request_timeout(), builder.send()).await {
-        Err(_) => Err(ProviderError::timeout(&provider.id, "no response headers in time")),
+    let response = match tokio::time::timeout(state.config.request_timeout(), builder.send()).await
+    {
+        Err(_) => Err(ProviderError::timeout(
+            &provider.id,
+            "no response headers in time",
+        )),
         Ok(Err(e)) if e.is_timeout() => Err(ProviderError::timeout(&provider.id, without_url(&e))),
         Ok(Err(e)) => Err(ProviderError::connect(&provider.id, without_url(&e))),
         Ok(Ok(r)) => Ok(r),
@@ -409,7 +527,9 @@ async fn try_attempt(
         let headers = response.headers().clone();
         let body = read_limited(response, MAX_ERROR_BODY).await;
         ctx.upstream_time += sent.elapsed();
-        return Err(AttemptFailure::Provider(exchange.map_error(status, &headers, &body)));
+        return Err(AttemptFailure::Provider(
+            exchange.map_error(status, &headers, &body),
+        ));
     }
 
     let billing_mode = attempt.billing.mode();
@@ -418,23 +538,39 @@ async fn try_attempt(
             Ok(b) => b,
             Err(e) => {
                 ctx.upstream_time += sent.elapsed();
-                let err = if e.is_timeout() { ProviderError::timeout(&provider.id, without_url(&e)) } else { ProviderError::stream_interrupted(&provider.id, without_url(&e)) };
+                let err = if e.is_timeout() {
+                    ProviderError::timeout(&provider.id, without_url(&e))
+                } else {
+                    ProviderError::stream_interrupted(&provider.id, without_url(&e))
+                };
                 return Err(AttemptFailure::Provider(err));
             }
         };
         ctx.upstream_time += sent.elapsed();
-        let mapped = exchange.map_response(body).map_err(AttemptFailure::Provider)?;
+        let mapped = exchange
+            .map_response(body)
+            .map_err(AttemptFailure::Provider)?;
         let cost = price(state, attempt, &mapped.usage);
         let settled = settle(state, hold.take(), cost.as_ref()).await;
         let mut row = ctx.log_row(200);
         finish_row(&mut row, attempt, &mapped.usage, cost.as_ref(), settled);
-        row.overhead_us = Some(ctx.started.elapsed().saturating_sub(ctx.upstream_time).as_micros() as i64);
+        row.overhead_us = Some(
+            ctx.started
+                .elapsed()
+                .saturating_sub(ctx.upstream_time)
+                .as_micros() as i64,
+        );
         if ctx.key.org.store_bodies {
             row.response_body = Some(truncated(&mapped.body));
         }
         observe(state, &row, billing_mode);
         state.log.log(row);
-        let mut res = (StatusCode::OK, [(http::header::CONTENT_TYPE, "application/json")], mapped.body).into_response();
+        let mut res = (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            mapped.body,
+        )
+            .into_response();
         let h = res.headers_mut();
         answer_headers(h, &ctx.id, attempt, index);
         if let Some(c) = &cost {
@@ -459,8 +595,14 @@ async fn try_attempt(
     let body = stream_body(response, exchange, finisher);
     let mut res = (StatusCode::OK, body).into_response();
     let h = res.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
     h.extend(res_headers);
     Ok(res)
 }
@@ -490,13 +632,27 @@ fn answer_headers(h: &mut HeaderMap, id: &Uuid, attempt: &PlannedAttempt<'_>, in
 fn price(state: &AppState, attempt: &PlannedAttempt<'_>, usage: &Usage) -> Option<CostBreakdown> {
     if attempt.passthrough {
         // A provider-reported cost is still a price.
-        return usage.provider_cost.map(|c| CostBreakdown { tier_threshold: 0, lines: Vec::new(), computed: c, provider_reported: Some(c), total: c });
+        return usage.provider_cost.map(|c| CostBreakdown {
+            tier_threshold: 0,
+            lines: Vec::new(),
+            computed: c,
+            provider_reported: Some(c),
+            total: c,
+        });
     }
-    Some(state.registry.price_endpoint(attempt.endpoint.as_ref(), usage))
+    Some(
+        state
+            .registry
+            .price_endpoint(attempt.endpoint.as_ref(), usage),
+    )
 }
 
 /// Debits a PTB hold at the exact cost. Returns the charged nanos (None for BYOK).
-async fn settle(state: &AppState, hold: Option<ReservationId>, cost: Option<&CostBreakdown>) -> Option<i64> {
+async fn settle(
+    state: &AppState,
+    hold: Option<ReservationId>,
+    cost: Option<&CostBreakdown>,
+) -> Option<i64> {
     let id = hold?;
     // PTB never routes to an unpriced endpoint, so a cost is always there; 0 is a defensive floor.
     let nanos = cost.map_or(0, CostBreakdown::total_nanos);
@@ -520,15 +676,30 @@ struct AttemptMeta {
 
 impl AttemptMeta {
     fn of(a: &PlannedAttempt<'_>) -> AttemptMeta {
-        AttemptMeta { endpoint_id: a.endpoint_id(), provider: a.provider.id.clone(), billing: a.billing.mode() }
+        AttemptMeta {
+            endpoint_id: a.endpoint_id(),
+            provider: a.provider.id.clone(),
+            billing: a.billing.mode(),
+        }
     }
 }
 
-fn finish_row(row: &mut LogRow, attempt: &PlannedAttempt<'_>, usage: &Usage, cost: Option<&CostBreakdown>, _settled: Option<i64>) {
+fn finish_row(
+    row: &mut LogRow,
+    attempt: &PlannedAttempt<'_>,
+    usage: &Usage,
+    cost: Option<&CostBreakdown>,
+    _settled: Option<i64>,
+) {
     finish_row_meta(row, &AttemptMeta::of(attempt), usage, cost);
 }
 
-fn finish_row_meta(row: &mut LogRow, meta: &AttemptMeta, usage: &Usage, cost: Option<&CostBreakdown>) {
+fn finish_row_meta(
+    row: &mut LogRow,
+    meta: &AttemptMeta,
+    usage: &Usage,
+    cost: Option<&CostBreakdown>,
+) {
     row.endpoint = Some(meta.endpoint_id.clone());
     row.provider = Some(meta.provider.clone());
     row.billing = Some(meta.billing);
@@ -537,8 +708,18 @@ fn finish_row_meta(row: &mut LogRow, meta: &AttemptMeta, usage: &Usage, cost: Op
 }
 
 fn observe(state: &AppState, row: &LogRow, billing: BillingMode) {
-    state.metrics.requests.get_or_create(&RequestLabels { status: row.status, billing: billing.as_str() }).inc();
-    state.metrics.latency_seconds.observe(row.latency_ms as f64 / 1000.0);
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            status: row.status,
+            billing: billing.as_str(),
+        })
+        .inc();
+    state
+        .metrics
+        .latency_seconds
+        .observe(row.latency_ms as f64 / 1000.0);
     if let Some(us) = row.overhead_us {
         state.metrics.overhead_seconds.observe(us as f64 / 1e6);
     }
@@ -561,19 +742,37 @@ struct StreamFinisher {
 
 impl StreamFinisher {
     async fn finish(mut self, usage: Usage, error: Option<ProviderError>) {
-        let Some(mut row) = self.row.take() else { return };
-        let passthrough = self.state.registry.endpoint_by_id(&self.attempt_meta.endpoint_id).is_none();
+        let Some(mut row) = self.row.take() else {
+            return;
+        };
+        let passthrough = self
+            .state
+            .registry
+            .endpoint_by_id(&self.attempt_meta.endpoint_id)
+            .is_none();
         let cost = if passthrough {
-            usage.provider_cost.map(|c| CostBreakdown { tier_threshold: 0, lines: Vec::new(), computed: c, provider_reported: Some(c), total: c })
+            usage.provider_cost.map(|c| CostBreakdown {
+                tier_threshold: 0,
+                lines: Vec::new(),
+                computed: c,
+                provider_reported: Some(c),
+                total: c,
+            })
         } else {
-            self.state.registry.endpoint_by_id(&self.attempt_meta.endpoint_id).map(|e| self.state.registry.price_endpoint(e, &usage))
+            self.state
+                .registry
+                .endpoint_by_id(&self.attempt_meta.endpoint_id)
+                .map(|e| self.state.registry.price_endpoint(e, &usage))
         };
         settle(&self.state, self.hold.take(), cost.as_ref()).await;
         finish_row_meta(&mut row, &self.attempt_meta, &usage, cost.as_ref());
         row.latency_ms = self.started.elapsed().as_millis() as i64;
         row.ttft_ms = self.ttft.map(|t| t.as_millis() as i64);
         // Overhead of a stream: the time before the upstream call was made.
-        let before_send = self.sent.duration_since(self.started).saturating_sub(self.upstream_before);
+        let before_send = self
+            .sent
+            .duration_since(self.started)
+            .saturating_sub(self.upstream_before);
         row.overhead_us = Some(before_send.as_micros() as i64);
         if let Some(e) = error {
             row.error_type = Some(e.kind.label().to_owned());
@@ -594,14 +793,26 @@ struct ProxyStream {
 }
 
 impl ProxyStream {
-    fn take_parts(&mut self) -> Option<(futures::stream::BoxStream<'static, reqwest::Result<Bytes>>, StreamTranslator, StreamFinisher)> {
-        Some((self.upstream.take()?, self.translator.take()?, self.finisher.take()?))
+    fn take_parts(
+        &mut self,
+    ) -> Option<(
+        futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+        StreamTranslator,
+        StreamFinisher,
+    )> {
+        Some((
+            self.upstream.take()?,
+            self.translator.take()?,
+            self.finisher.take()?,
+        ))
     }
 }
 
 impl Drop for ProxyStream {
     fn drop(&mut self) {
-        let Some((mut upstream, mut translator, finisher)) = self.take_parts() else { return };
+        let Some((mut upstream, mut translator, finisher)) = self.take_parts() else {
+            return;
+        };
         let provider = self.provider.clone();
         // The client left mid-stream: keep reading (bounded) so the provider's usage is known.
         tokio::spawn(async move {
@@ -618,7 +829,10 @@ impl Drop for ProxyStream {
                             }
                         }
                         Err(e) => {
-                            error = Some(ProviderError::stream_interrupted(&provider, without_url(&e)));
+                            error = Some(ProviderError::stream_interrupted(
+                                &provider,
+                                without_url(&e),
+                            ));
                             return;
                         }
                     }
@@ -630,7 +844,10 @@ impl Drop for ProxyStream {
             })
             .await;
             if drained.is_err() {
-                error = Some(ProviderError::timeout(&provider, "stream abandoned by the client did not end in time"));
+                error = Some(ProviderError::timeout(
+                    &provider,
+                    "stream abandoned by the client did not end in time",
+                ));
             }
             let usage = translator.usage().clone();
             finisher.finish(usage, error).await;
@@ -685,7 +902,11 @@ fn stream_body(response: reqwest::Response, exchange: Exchange, finisher: Stream
                         out.extend_from_slice(&error_frame(e));
                     }
                     finisher.finish(translator.usage().clone(), error).await;
-                    return if out.is_empty() { None } else { Some((Ok(Bytes::from(out)), s)) };
+                    return if out.is_empty() {
+                        None
+                    } else {
+                        Some((Ok(Bytes::from(out)), s))
+                    };
                 }
             }
         }

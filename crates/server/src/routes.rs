@@ -26,7 +26,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn chat(State(state): State<Arc<AppState>>, headers: HeaderMap, body: axum::body::Body) -> Response {
+async fn chat(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
     crate::proxy::chat_completions(state, headers, body).await
 }
 
@@ -43,10 +47,25 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let stats = state.log.stats();
     let text = state.metrics.encode(&[
-        ("log_rows_written", "Request log rows written", stats.written),
-        ("log_rows_dropped", "Request log rows dropped because the queue was full", stats.dropped),
+        (
+            "log_rows_written",
+            "Request log rows written",
+            stats.written,
+        ),
+        (
+            "log_rows_dropped",
+            "Request log rows dropped because the queue was full",
+            stats.dropped,
+        ),
     ]);
-    ([(http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 /// The OpenAI model list, plus per model its providers and base prices (USD per 1M tokens).

@@ -33,14 +33,23 @@ impl TokenFetcher for ReqwestFetcher {
         let res = self
             .0
             .post(url)
-            .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
             .body(body)
             .send()
             .await
             .map_err(|e| format!("token request failed: {}", without_url(&e)))?;
         let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(|e| format!("token response unreadable: {}", without_url(&e)))?;
-        Ok(FetchResponse { status, body: body.to_vec() })
+        let body = res
+            .bytes()
+            .await
+            .map_err(|e| format!("token response unreadable: {}", without_url(&e)))?;
+        Ok(FetchResponse {
+            status,
+            body: body.to_vec(),
+        })
     }
 }
 
@@ -94,7 +103,10 @@ fn ptb_credentials(key: &str, p: &ProviderConfig) -> Result<Option<PtbCredential
         base_uri: p.base_url.clone(),
         api_version: p.api_version.clone(),
     };
-    let err = |message: String| StartupError::Provider { provider: key.to_owned(), message };
+    let err = |message: String| StartupError::Provider {
+        provider: key.to_owned(),
+        message,
+    };
     let (credentials, service_account) = if let Some(k) = &p.api_key {
         (Credentials::ApiKey(Secret::new(k.clone())), None)
     } else if let (Some(id), Some(secret)) = (&p.aws_access_key_id, &p.aws_secret_access_key) {
@@ -107,20 +119,37 @@ fn ptb_credentials(key: &str, p: &ProviderConfig) -> Result<Option<PtbCredential
             None,
         )
     } else if let Some(path) = &p.service_account_file {
-        let json = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read service_account_file {}: {e}", path.display())))?;
+        let json = std::fs::read_to_string(path).map_err(|e| {
+            err(format!(
+                "cannot read service_account_file {}: {e}",
+                path.display()
+            ))
+        })?;
         let mut sa = ServiceAccount::from_json(&json).map_err(|e| err(e.to_string()))?;
         if let Some(uri) = &p.token_uri {
             sa.token_uri = uri.clone();
         }
-        (Credentials::GoogleServiceAccount(Secret::new(json)), Some(sa))
+        (
+            Credentials::GoogleServiceAccount(Secret::new(json)),
+            Some(sa),
+        )
     } else {
         return Ok(None);
     };
-    Ok(Some(PtbCredentials { credentials, service_account, config }))
+    Ok(Some(PtbCredentials {
+        credentials,
+        service_account,
+        config,
+    }))
 }
 
 impl AppState {
-    pub fn new(config: Config, registry: Arc<Registry>, store: Arc<dyn Store>, log: LogWriter) -> Result<AppState, StartupError> {
+    pub fn new(
+        config: Config,
+        registry: Arc<Registry>,
+        store: Arc<dyn Store>,
+        log: LogWriter,
+    ) -> Result<AppState, StartupError> {
         config.check_providers(&registry)?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout())
@@ -165,8 +194,14 @@ impl AppState {
                 return Ok(keys.clone());
             }
         }
-        let keys = Arc::new(OrgKeys::new(self.store.provider_keys_decrypted(org).await?, &self.ptb));
-        self.org_keys.write().expect("keys lock").insert(org, (keys.clone(), Instant::now()));
+        let keys = Arc::new(OrgKeys::new(
+            self.store.provider_keys_decrypted(org).await?,
+            &self.ptb,
+        ));
+        self.org_keys
+            .write()
+            .expect("keys lock")
+            .insert(org, (keys.clone(), Instant::now()));
         Ok(keys)
     }
 
@@ -177,20 +212,34 @@ impl AppState {
 }
 
 /// Converts a stored BYOK secret into adapter credentials.
-pub fn byok_credentials(secret: &ProviderSecret) -> Result<(Credentials, Option<ServiceAccount>), String> {
+pub fn byok_credentials(
+    secret: &ProviderSecret,
+) -> Result<(Credentials, Option<ServiceAccount>), String> {
     Ok(match secret {
-        ProviderSecret::ApiKey(k) => (Credentials::ApiKey(Secret::new(k.expose().to_owned())), None),
-        ProviderSecret::Aws { access_key_id, secret_access_key, session_token } => (
+        ProviderSecret::ApiKey(k) => (
+            Credentials::ApiKey(Secret::new(k.expose().to_owned())),
+            None,
+        ),
+        ProviderSecret::Aws {
+            access_key_id,
+            secret_access_key,
+            session_token,
+        } => (
             Credentials::Aws {
                 access_key_id: access_key_id.expose().to_owned(),
                 secret_access_key: Secret::new(secret_access_key.expose().to_owned()),
-                session_token: session_token.as_ref().map(|s| Secret::new(s.expose().to_owned())),
+                session_token: session_token
+                    .as_ref()
+                    .map(|s| Secret::new(s.expose().to_owned())),
             },
             None,
         ),
         ProviderSecret::ServiceAccount(json) => {
             let sa = ServiceAccount::from_json(json.expose()).map_err(|e| e.to_string())?;
-            (Credentials::GoogleServiceAccount(Secret::new(json.expose().to_owned())), Some(sa))
+            (
+                Credentials::GoogleServiceAccount(Secret::new(json.expose().to_owned())),
+                Some(sa),
+            )
         }
     })
 }

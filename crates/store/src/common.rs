@@ -643,7 +643,7 @@ macro_rules! impl_store {
                     // check-and-hold atomic, so concurrent reservations cannot overspend.
                     let held: Option<(i64, i64)> = sqlx::query_as(
                         "UPDATE orgs SET held_nanos = held_nanos + $2 \
-                         WHERE id = $1 AND (SELECT balance_nanos - held_nanos FROM orgs WHERE id = $1) >= $2 AND pg_sleep(0.001) IS NOT NULL \
+                         WHERE id = $1 AND balance_nanos - held_nanos >= $2 \
                          RETURNING balance_nanos, held_nanos",
                     )
                     .bind(&org_s)

@@ -29,7 +29,7 @@ pub use crypto::{hash_gateway_key, MasterKey, ProviderSecret, Secret, GATEWAY_KE
 pub use error::{Result, StoreError};
 pub use log_writer::{LogWriter, LogWriterConfig, LogWriterStats};
 pub use postgres::{PgOptions, PgStore};
-pub use sqlite::{SqliteOptions, SqliteStore};
+pub use sqlite::{SqliteOptions, SqliteStore, SQLITE_FILE};
 pub use types::{
     AuthedKey, Balance, BillingMode, GatewayKey, KeyId, LedgerAudit, LedgerEntry, LedgerKind,
     LogQuery, LogRow, NewGatewayKey, NewProviderKey, Org, OrgId, ProviderKey, ProviderKeyConfig,

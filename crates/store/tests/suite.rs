@@ -969,3 +969,20 @@ async fn log_writer_counts_drops_when_full(h: Arc<Harness>) {
     assert_eq!(stats.written, accepted);
     assert_eq!(h.store.count_logs(org).await.unwrap() as u64, accepted);
 }
+
+#[tokio::test]
+async fn open_dispatches_on_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(None, dir.path(), None).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    assert!(dir.path().join(SQLITE_FILE).exists());
+    store.close().await.unwrap();
+    let err = open(Some("mysql://user:hunter2@db/x"), dir.path(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)));
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "URL secrets not echoed"
+    );
+}

@@ -84,7 +84,11 @@ pub fn run(args: CostArgs, registry_dir: Option<&Path>) -> ExitCode {
                     .map(|c| c.provider_model_id.as_str())
                     .take(8)
                     .collect();
-                eprintln!("provider model ids on `{}` include: {}", args.provider, known.join(", "));
+                eprintln!(
+                    "provider model ids on `{}` include: {}",
+                    args.provider,
+                    known.join(", ")
+                );
             }
             return ExitCode::from(3);
         }
@@ -96,17 +100,35 @@ pub fn run(args: CostArgs, registry_dir: Option<&Path>) -> ExitCode {
             "breakdown": breakdown,
             "total_nanos": breakdown.total_nanos(),
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("serialises")
+        );
     } else {
-        println!("{} on {} (tier ≥{} tokens)", args.model, args.provider, breakdown.tier_threshold);
+        println!(
+            "{} on {} (tier ≥{} tokens)",
+            args.model, args.provider, breakdown.tier_threshold
+        );
         for line in &breakdown.lines {
-            println!("  {:<20} {:>10} × {:<14} = {}", line.kind.label(), line.quantity, line.unit_price.normalize(), line.amount.normalize());
+            println!(
+                "  {:<20} {:>10} × {:<14} = {}",
+                line.kind.label(),
+                line.quantity,
+                line.unit_price.normalize(),
+                line.amount.normalize()
+            );
         }
         if let Some(reported) = breakdown.provider_reported {
-            println!("  provider-reported total replaces computed {}", breakdown.computed.normalize());
+            println!(
+                "  provider-reported total replaces computed {}",
+                breakdown.computed.normalize()
+            );
             println!("  total                = {} USD", reported.normalize());
         } else {
-            println!("  total                = {} USD", breakdown.total.normalize());
+            println!(
+                "  total                = {} USD",
+                breakdown.total.normalize()
+            );
         }
         println!("  total (nano-USD)     = {}", breakdown.total_nanos());
     }

@@ -1,5 +1,6 @@
 //! The `switchyard` binary: a thin CLI over the workspace's crates.
 
+mod admin_cmd;
 mod cost_cmd;
 mod detect_cmd;
 mod registry_cmd;
@@ -10,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "Switchyard: one OpenAI-compatible API in front of many LLM providers")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Switchyard: one OpenAI-compatible API in front of many LLM providers"
+)]
 struct Cli {
     /// Load the registry from this folder instead of the one embedded in the binary.
     #[arg(long, global = true, env = "SWITCHYARD_REGISTRY")]
@@ -30,6 +35,8 @@ enum Command {
     DetectProvider(detect_cmd::DetectArgs),
     /// Run the gateway (default: 127.0.0.1:8080, embedded SQLite in ./switchyard-data).
     Serve(serve_cmd::ServeArgs),
+    /// Manage orgs, gateway keys, credits and BYOK provider keys; read logs, spend and ledger.
+    Admin(admin_cmd::AdminArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,11 +46,14 @@ fn main() -> ExitCode {
         Command::Cost(args) => detect_cmd::run_cost(args, cli.registry.as_deref()),
         Command::DetectProvider(args) => detect_cmd::run_detect(args, cli.registry.as_deref()),
         Command::Serve(args) => serve_cmd::run(args, cli.registry),
+        Command::Admin(args) => admin_cmd::run(args, cli.registry),
     }
 }
 
 /// Loads the registry the user asked for, or prints every error and returns the exit code.
-pub(crate) fn load_registry(dir: Option<&std::path::Path>) -> Result<switchyard_registry::Registry, ExitCode> {
+pub(crate) fn load_registry(
+    dir: Option<&std::path::Path>,
+) -> Result<switchyard_registry::Registry, ExitCode> {
     let loaded = match dir {
         Some(dir) => switchyard_registry::Registry::load_dir(dir),
         None => switchyard_registry::Registry::embedded(),

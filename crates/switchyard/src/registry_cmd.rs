@@ -32,7 +32,9 @@ pub fn run(cmd: RegistryCommand, registry_dir: Option<&Path>) -> ExitCode {
         RegistryCommand::Validate { dir } => {
             let dir = dir.as_deref().or(registry_dir);
             let started = std::time::Instant::now();
-            let Ok(r) = crate::load_registry(dir) else { return ExitCode::from(1) };
+            let Ok(r) = crate::load_registry(dir) else {
+                return ExitCode::from(1);
+            };
             println!(
                 "ok: {} providers, {} authors, {} models, {} model-provider configs, {} endpoints, {} archived (loaded in {:.1} ms)",
                 r.providers().len(),
@@ -47,7 +49,10 @@ pub fn run(cmd: RegistryCommand, registry_dir: Option<&Path>) -> ExitCode {
         }
         RegistryCommand::List => with_registry(registry_dir, |r| {
             for m in r.models() {
-                let providers: Vec<&str> = r.providers_for_model(&m.id).map(|p| p.id.as_str()).collect();
+                let providers: Vec<&str> = r
+                    .providers_for_model(&m.id)
+                    .map(|p| p.id.as_str())
+                    .collect();
                 println!("{:<40} {:<12} {}", m.id, m.author, providers.join(","));
             }
             ExitCode::SUCCESS
@@ -61,7 +66,10 @@ pub fn run(cmd: RegistryCommand, registry_dir: Option<&Path>) -> ExitCode {
                 "endpoints": r.endpoints().collect::<Vec<_>>(),
                 "archived": r.archived().collect::<Vec<_>>(),
             });
-            println!("{}", serde_json::to_string_pretty(&doc).expect("registry serialises"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("registry serialises")
+            );
             ExitCode::SUCCESS
         }),
     }
@@ -84,7 +92,10 @@ fn show(r: &Registry, model: &str) -> ExitCode {
     }
     println!("{} ({})", m.id, m.name);
     println!("  author:        {}", m.author);
-    println!("  context:       {} tokens, max output {}", m.context_length, m.max_output_tokens);
+    println!(
+        "  context:       {} tokens, max output {}",
+        m.context_length, m.max_output_tokens
+    );
     println!("  created:       {}", m.created);
     println!("  tokenizer:     {}", m.tokenizer);
     println!("  endpoints (routing order, USD per 1M tokens):");

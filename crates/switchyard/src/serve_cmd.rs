@@ -17,7 +17,10 @@ pub struct ServeArgs {
 
 pub fn run(args: ServeArgs, registry: Option<PathBuf>) -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
@@ -32,7 +35,10 @@ pub fn run(args: ServeArgs, registry: Option<PathBuf>) -> ExitCode {
     if registry.is_some() {
         config.registry_dir = registry;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -143,9 +143,15 @@ pub fn small() -> Registry {
     .concat();
     let files = vec![
         ("providers.toml".to_owned(), providers),
-        ("authors/maker/author.toml".to_owned(), "name = \"Maker\"\ndescription = \"Makes models.\"\n".to_owned()),
+        (
+            "authors/maker/author.toml".to_owned(),
+            "name = \"Maker\"\ndescription = \"Makes models.\"\n".to_owned(),
+        ),
         ("authors/maker/models.toml".to_owned(), MODELS.to_owned()),
-        ("authors/maker/endpoints.toml".to_owned(), ENDPOINTS.to_owned()),
+        (
+            "authors/maker/endpoints.toml".to_owned(),
+            ENDPOINTS.to_owned(),
+        ),
     ];
     Registry::from_files(&files).expect("test registry loads")
 }
@@ -166,7 +172,15 @@ pub fn lines(r: &Registry, model: &str, avail: &Availability) -> Result<Vec<Stri
     for (i, a) in attempts.iter().enumerate() {
         assert_eq!(a.fallback_index, i, "fallback indexes are positions");
     }
-    Ok(attempts.iter().map(|a| a.to_string().split_once(' ').map(|(_, rest)| rest.to_owned()).unwrap_or_default()).collect())
+    Ok(attempts
+        .iter()
+        .map(|a| {
+            a.to_string()
+                .split_once(' ')
+                .map(|(_, rest)| rest.to_owned())
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 pub fn err(r: &Registry, model: &str, avail: &Availability) -> RoutingError {

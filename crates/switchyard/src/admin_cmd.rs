@@ -1,0 +1,669 @@
+//! `switchyard admin ...`: the admin API's operations run directly against the store the config
+//! names (same `--config` and `SWITCHYARD_*` variables as `switchyard serve`). Every command
+//! calls [`switchyard_server::admin::Admin`], so it validates exactly like the HTTP API.
+//!
+//! Changes made here reach a running gateway through the shared store; its caches pick them up
+//! within 30 s (revoked keys, provider keys). Use the HTTP API for an immediate effect.
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchyard_server::admin::{Admin, LogsParams, ProviderKeyInput};
+use switchyard_server::error::ApiError;
+use switchyard_server::Config;
+
+/// A view as JSON (the views live in the server crate; this crate only needs their JSON).
+macro_rules! v {
+    ($e:expr) => {
+        serde_json::to_value(&$e).expect("admin views serialise")
+    };
+}
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// The gateway's TOML config file; `SWITCHYARD_*` environment variables override it.
+    #[arg(long, env = "SWITCHYARD_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create, list and configure orgs.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Create, list and revoke gateway keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Grant credits (USD) for pass-through billing.
+    #[command(subcommand)]
+    Credits(CreditsCommand),
+    /// Show an org's balance, held and available credits.
+    Balance(OrgOpt),
+    /// Show an org's credit ledger, newest first.
+    Ledger {
+        #[command(flatten)]
+        org: OrgOpt,
+        /// Rows to show (1-1000).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Set, remove and list an org's own (BYOK) provider keys.
+    #[command(subcommand, name = "provider-key")]
+    ProviderKey(ProviderKeyCommand),
+    /// Show an org's request log, newest first.
+    Logs {
+        #[command(flatten)]
+        org: OrgOpt,
+        /// Rows to show (1-1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only requests answered with this HTTP status.
+        #[arg(long)]
+        status: Option<u16>,
+        /// Only requests served by this provider.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Show an org's spend per day, provider and billing mode.
+    Spend {
+        #[command(flatten)]
+        org: OrgOpt,
+        /// Days to cover, today included (1-366).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+}
+
+#[derive(Args)]
+pub struct OrgOpt {
+    /// The org's id or (unique) name.
+    #[arg(long)]
+    pub org: String,
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an org; prints its id.
+    Create { name: String },
+    /// List every org.
+    List,
+    /// Show one org.
+    Show { org: String },
+    /// Change an org's settings.
+    Set {
+        org: String,
+        /// Store request and response bodies in the request log.
+        #[arg(long, action = clap::ArgAction::Set)]
+        store_bodies: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a gateway key; prints it once (the key alone on stdout, details on stderr).
+    Create {
+        #[command(flatten)]
+        org: OrgOpt,
+        name: String,
+    },
+    /// List an org's gateway keys (never the keys themselves).
+    List(OrgOpt),
+    /// Revoke a gateway key by id.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum CreditsCommand {
+    /// Add credits: a USD amount as a decimal, e.g. 12.50 (at most 9 decimal places).
+    Add {
+        #[command(flatten)]
+        org: OrgOpt,
+        #[arg(allow_hyphen_values = true)]
+        usd: String,
+        /// A note stored on the ledger row (e.g. an invoice number).
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProviderKeyCommand {
+    /// Store (or replace) a provider key. Secrets may come from flags, environment variables
+    /// (`SWITCHYARD_BYOK_*`) or stdin, so they need not land in shell history.
+    Set(Box<ProviderKeySetArgs>),
+    /// Remove a provider key.
+    Remove {
+        #[command(flatten)]
+        org: OrgOpt,
+        provider: String,
+        /// The key's name, when it has one.
+        #[arg(long)]
+        key_name: Option<String>,
+    },
+    /// List an org's provider keys (metadata only, never secrets).
+    List(OrgOpt),
+}
+
+#[derive(Args)]
+pub struct ProviderKeySetArgs {
+    #[command(flatten)]
+    pub org: OrgOpt,
+    /// Registry provider id, e.g. `openai`, `bedrock`, `vertex`.
+    pub provider: String,
+    /// Name this key, to hold several per provider (`model/provider/<key name>`).
+    #[arg(long)]
+    pub key_name: Option<String>,
+    /// API key (providers that use one).
+    #[arg(long, env = "SWITCHYARD_BYOK_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Read the API key from stdin.
+    #[arg(long)]
+    pub api_key_stdin: bool,
+    /// AWS access key id (Bedrock).
+    #[arg(
+        long,
+        env = "SWITCHYARD_BYOK_AWS_ACCESS_KEY_ID",
+        hide_env_values = true
+    )]
+    pub aws_access_key_id: Option<String>,
+    /// AWS secret access key (Bedrock).
+    #[arg(
+        long,
+        env = "SWITCHYARD_BYOK_AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub aws_secret_access_key: Option<String>,
+    /// Read the AWS secret access key from stdin.
+    #[arg(long)]
+    pub aws_secret_access_key_stdin: bool,
+    /// AWS session token, for temporary credentials.
+    #[arg(
+        long,
+        env = "SWITCHYARD_BYOK_AWS_SESSION_TOKEN",
+        hide_env_values = true
+    )]
+    pub aws_session_token: Option<String>,
+    /// A Google service-account key file (Vertex); `-` reads it from stdin.
+    #[arg(long)]
+    pub service_account_file: Option<PathBuf>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub project_id: Option<String>,
+    /// Azure resource name.
+    #[arg(long)]
+    pub resource_name: Option<String>,
+    /// Azure deployment name.
+    #[arg(long)]
+    pub deployment_name: Option<String>,
+    #[arg(long)]
+    pub api_version: Option<String>,
+    /// Base URL override for this key.
+    #[arg(long)]
+    pub base_uri: Option<String>,
+}
+
+/// A failure with its exit code: 2 for what the user can fix, 1 otherwise.
+struct Failure(String, u8);
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        let code = if e.status().is_client_error() { 2 } else { 1 };
+        Failure(e.to_string(), code)
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure(message.into(), 2)
+}
+
+pub fn run(args: AdminArgs, registry: Option<PathBuf>) -> ExitCode {
+    let mut config = match Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if registry.is_some() {
+        config.registry_dir = registry;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let registry =
+            switchyard_server::load_registry(&config).map_err(|e| Failure(e.to_string(), 2))?;
+        let store = switchyard_server::open_store(&config)
+            .await
+            .map_err(|e| Failure(e.to_string(), 1))?;
+        let admin = Admin::new(store.as_ref(), &registry);
+        let result = execute(&admin, args.command, args.json).await;
+        let _ = store.close().await;
+        result
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result<(), Failure> {
+    match command {
+        AdminCommand::Org(OrgCommand::Create { name }) => {
+            let org = admin.create_org(&name).await?;
+            if json {
+                print_json(&v!(org));
+            } else {
+                eprintln!("created org `{}`", org.name);
+                println!("{}", org.id);
+            }
+        }
+        AdminCommand::Org(OrgCommand::List) => {
+            let orgs = admin.list_orgs().await?;
+            print_list(
+                json,
+                v!(orgs),
+                &["id", "name", "store_bodies", "created_at"],
+            );
+        }
+        AdminCommand::Org(OrgCommand::Show { org }) => print_one(json, v!(admin.org(&org).await?)),
+        AdminCommand::Org(OrgCommand::Set { org, store_bodies }) => {
+            print_one(json, v!(admin.set_store_bodies(&org, store_bodies).await?))
+        }
+        AdminCommand::Key(KeyCommand::Create { org, name }) => {
+            let key = admin.create_key(&org.org, &name).await?;
+            if json {
+                print_json(&v!(key));
+            } else {
+                eprintln!(
+                    "created gateway key `{}` (id {}, prefix {}); it is shown only now:",
+                    key.name, key.id, key.prefix
+                );
+                println!("{}", key.key);
+            }
+        }
+        AdminCommand::Key(KeyCommand::List(org)) => {
+            let keys = admin.list_keys(&org.org).await?;
+            print_list(
+                json,
+                v!(keys),
+                &["id", "name", "prefix", "created_at", "revoked_at"],
+            );
+        }
+        AdminCommand::Key(KeyCommand::Revoke { key_id }) => {
+            let revoked = admin.revoke_key(&key_id).await?;
+            if json {
+                print_json(&v!(revoked));
+            } else {
+                println!(
+                    "revoked gateway key {} (running gateways stop accepting it within 30 s)",
+                    revoked.id
+                );
+            }
+        }
+        AdminCommand::Credits(CreditsCommand::Add { org, usd, note }) => {
+            let b = admin.add_credits(&org.org, &usd, note.as_deref()).await?;
+            print_one(json, v!(b));
+        }
+        AdminCommand::Balance(org) => print_one(json, v!(admin.balance(&org.org).await?)),
+        AdminCommand::Ledger { org, limit } => {
+            let rows = admin.ledger(&org.org, limit).await?;
+            print_list(
+                json,
+                v!(rows),
+                &[
+                    "created_at",
+                    "kind",
+                    "amount_usd",
+                    "balance_after_usd",
+                    "held_after_nanos",
+                    "note",
+                ],
+            );
+        }
+        AdminCommand::ProviderKey(ProviderKeyCommand::Set(args)) => {
+            let (org, provider) = (args.org.org.clone(), args.provider.clone());
+            let input = provider_key_input(*args, &mut std::io::stdin().lock())?;
+            let info = admin.set_provider_key(&org, &provider, input).await?;
+            if json {
+                print_json(&v!(info));
+            } else {
+                let named = info
+                    .key_name
+                    .as_deref()
+                    .map(|n| format!(" `{n}`"))
+                    .unwrap_or_default();
+                println!(
+                    "stored {} key{named} for `{}` ({}), encrypted",
+                    info.secret_kind.as_str(),
+                    info.provider,
+                    info.org_id
+                );
+            }
+        }
+        AdminCommand::ProviderKey(ProviderKeyCommand::Remove {
+            org,
+            provider,
+            key_name,
+        }) => {
+            let removed = admin
+                .remove_provider_key(&org.org, &provider, key_name.as_deref())
+                .await?;
+            if json {
+                print_json(&v!(removed));
+            } else {
+                println!(
+                    "removed the `{}` key of org {}",
+                    removed.provider, removed.org_id
+                );
+            }
+        }
+        AdminCommand::ProviderKey(ProviderKeyCommand::List(org)) => {
+            let keys = admin.list_provider_keys(&org.org).await?;
+            print_list(
+                json,
+                v!(keys),
+                &[
+                    "provider",
+                    "key_name",
+                    "secret_kind",
+                    "config",
+                    "updated_at",
+                ],
+            );
+        }
+        AdminCommand::Logs {
+            org,
+            limit,
+            status,
+            provider,
+        } => {
+            let rows = admin
+                .logs(
+                    &org.org,
+                    LogsParams {
+                        limit,
+                        status,
+                        provider,
+                        before: None,
+                    },
+                )
+                .await?;
+            print_list(
+                json,
+                v!(rows),
+                &[
+                    "created_at",
+                    "status",
+                    "model",
+                    "provider",
+                    "billing",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "cost_usd",
+                    "latency_ms",
+                    "error_type",
+                    "id",
+                ],
+            );
+        }
+        AdminCommand::Spend { org, days } => {
+            let report = admin.spend(&org.org, days).await?;
+            if json {
+                print_json(&v!(report));
+            } else {
+                print_list(
+                    false,
+                    v!(report.rows),
+                    &[
+                        "day",
+                        "provider",
+                        "billing",
+                        "requests",
+                        "cost_usd",
+                        "unpriced_requests",
+                        "prompt_tokens",
+                        "completion_tokens",
+                    ],
+                );
+                println!(
+                    "total over {} days: {} requests, {} USD, {} unpriced",
+                    report.days,
+                    report.total_requests,
+                    report.total_cost_usd,
+                    report.total_unpriced_requests
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds the API's input from the flags, reading at most one secret from `stdin`.
+fn provider_key_input(
+    args: ProviderKeySetArgs,
+    stdin: &mut dyn Read,
+) -> Result<ProviderKeyInput, Failure> {
+    let from_stdin = [
+        args.api_key_stdin,
+        args.aws_secret_access_key_stdin,
+        args.service_account_file.as_deref() == Some(std::path::Path::new("-")),
+    ];
+    if from_stdin.iter().filter(|b| **b).count() > 1 {
+        return Err(usage("only one secret can be read from stdin"));
+    }
+    let mut read_stdin = |what: &str| -> Result<String, Failure> {
+        let mut text = String::new();
+        stdin
+            .read_to_string(&mut text)
+            .map_err(|e| Failure(format!("cannot read {what} from stdin: {e}"), 1))?;
+        let text = text.trim_end_matches(['\n', '\r']).to_owned();
+        if text.trim().is_empty() {
+            return Err(usage(format!("stdin gave an empty {what}")));
+        }
+        Ok(text)
+    };
+    let api_key = match (args.api_key, args.api_key_stdin) {
+        (Some(_), true) => {
+            return Err(usage(
+                "give --api-key (or SWITCHYARD_BYOK_API_KEY) or --api-key-stdin, not both",
+            ))
+        }
+        (_, true) => Some(read_stdin("API key")?),
+        (k, false) => k,
+    };
+    let aws_secret_access_key = match (args.aws_secret_access_key, args.aws_secret_access_key_stdin)
+    {
+        (Some(_), true) => {
+            return Err(usage(
+                "give --aws-secret-access-key or --aws-secret-access-key-stdin, not both",
+            ))
+        }
+        (_, true) => Some(read_stdin("AWS secret access key")?),
+        (k, false) => k,
+    };
+    let service_account_json = match args.service_account_file {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => {
+            Some(Value::String(read_stdin("service-account JSON")?))
+        }
+        Some(path) => Some(Value::String(std::fs::read_to_string(&path).map_err(
+            |e| {
+                usage(format!(
+                    "cannot read --service-account-file {}: {e}",
+                    path.display()
+                ))
+            },
+        )?)),
+    };
+    Ok(ProviderKeyInput {
+        key_name: args.key_name,
+        api_key,
+        aws_access_key_id: args.aws_access_key_id,
+        aws_secret_access_key,
+        aws_session_token: args.aws_session_token,
+        service_account_json,
+        region: args.region,
+        project_id: args.project_id,
+        resource_name: args.resource_name,
+        deployment_name: args.deployment_name,
+        api_version: args.api_version,
+        base_uri: args.base_uri,
+    })
+}
+
+fn print_json(value: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON prints")
+    );
+}
+
+/// One object: JSON, or `field: value` lines.
+fn print_one(json: bool, value: Value) {
+    if json {
+        return print_json(&value);
+    }
+    if let Value::Object(map) = value {
+        let width = map.keys().map(String::len).max().unwrap_or(0);
+        for (k, v) in &map {
+            println!("{k:<width$}  {}", cell(v));
+        }
+    }
+}
+
+/// A list: JSON, or a table of the named columns.
+fn print_list(json: bool, rows: Value, columns: &[&str]) {
+    if json {
+        return print_json(&rows);
+    }
+    let rows = match rows {
+        Value::Array(rows) if !rows.is_empty() => rows,
+        _ => {
+            println!("(none)");
+            return;
+        }
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(&r[*c])).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].len())
+                .chain([c.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: Vec<String>| {
+        let parts: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(columns.iter().map(|c| c.to_uppercase()).collect());
+    for row in cells {
+        line(row);
+    }
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.is_empty() => "-".into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", cell(v)))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: AdminCommand,
+    }
+
+    fn set_args(argv: &[&str]) -> ProviderKeySetArgs {
+        let mut full = vec!["t", "provider-key", "set"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            AdminCommand::ProviderKey(ProviderKeyCommand::Set(a)) => *a,
+            _ => panic!("not provider-key set"),
+        }
+    }
+
+    #[test]
+    fn api_key_from_stdin_drops_the_newline() {
+        let args = set_args(&["--org", "acme", "openai", "--api-key-stdin"]);
+        let input = provider_key_input(args, &mut "sk-from-stdin\n".as_bytes())
+            .map_err(|f| f.0)
+            .unwrap();
+        assert_eq!(input.api_key.as_deref(), Some("sk-from-stdin"));
+    }
+
+    #[test]
+    fn two_stdin_secrets_or_flag_plus_stdin_are_refused() {
+        let args = set_args(&[
+            "--org",
+            "a",
+            "bedrock",
+            "--api-key-stdin",
+            "--aws-secret-access-key-stdin",
+        ]);
+        assert!(provider_key_input(args, &mut "x".as_bytes()).is_err_and(|f| f.1 == 2));
+        let args = set_args(&["--org", "a", "openai", "--api-key", "k", "--api-key-stdin"]);
+        assert!(provider_key_input(args, &mut "x".as_bytes()).is_err_and(|f| f.1 == 2));
+        let args = set_args(&["--org", "a", "openai", "--api-key-stdin"]);
+        assert!(
+            provider_key_input(args, &mut "\n".as_bytes()).is_err_and(|f| f.0.contains("empty"))
+        );
+    }
+
+    #[test]
+    fn negative_amounts_reach_validation() {
+        let cli = Cli::try_parse_from(["t", "credits", "add", "--org", "a", "-5"]).unwrap();
+        assert!(
+            matches!(cli.command, AdminCommand::Credits(CreditsCommand::Add { usd, .. }) if usd == "-5")
+        );
+    }
+
+    #[test]
+    fn org_is_required() {
+        assert!(Cli::try_parse_from(["t", "balance"]).is_err());
+        assert!(Cli::try_parse_from(["t", "key", "create", "ci"]).is_err());
+    }
+}
