@@ -72,14 +72,16 @@ impl ErrorKind {
         }
     }
 
-    /// Whether another attempt (same or next provider) can succeed where this one failed.
-    /// Transient causes are retryable; anything the request or the key caused is not.
+    /// Whether the next attempt (another key, deployment or provider) can succeed where this
+    /// one failed. Transient causes are; so is an exhausted quota, which is the key's account,
+    /// not the request. Anything the request itself caused is not.
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
             ErrorKind::Connect
                 | ErrorKind::Timeout
                 | ErrorKind::RateLimited
+                | ErrorKind::QuotaExceeded
                 | ErrorKind::Upstream5xx
                 | ErrorKind::StreamInterrupted
                 | ErrorKind::StreamError
@@ -565,11 +567,12 @@ mod tests {
     }
 
     #[test]
-    fn insufficient_quota_is_not_retryable() {
+    fn insufficient_quota_falls_through_to_the_next_attempt() {
         let body = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         let e = ProviderError::from_response("openai", 429, &HeaderMap::new(), body, &[]);
         assert_eq!(e.kind, ErrorKind::QuotaExceeded);
-        assert!(!e.retryable);
+        // Another key or provider can still answer; the gateway never retries the same attempt.
+        assert!(e.retryable);
     }
 
     #[test]

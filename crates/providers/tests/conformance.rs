@@ -755,8 +755,7 @@ fn errors_map_to_one_typed_error() {
                 headers.insert("retry-after", "7".parse().unwrap());
             }
             let e = ex.map_error(status, &headers, &body);
-            let want_retry =
-                matches!(status, 408 | 429 | 500..=599) && e.kind != ErrorKind::QuotaExceeded;
+            let want_retry = matches!(status, 408 | 429 | 500..=599);
             fails.check(e.retryable == want_retry, || {
                 format!("{id}: {status} retryable={}", e.retryable)
             });

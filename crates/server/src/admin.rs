@@ -158,6 +158,29 @@ pub struct ProviderKeyInput {
     pub base_uri: Option<String>,
 }
 
+impl ProviderKeyInput {
+    /// Reads the input from a parsed JSON body. Type errors name the field but, unlike serde's
+    /// own messages, never echo the value (it may be a secret).
+    pub fn from_json(body: Value) -> Result<ProviderKeyInput, ApiError> {
+        let Value::Object(fields) = &body else {
+            return Err(ApiError::bad_request(
+                "request body must be a JSON object",
+                None,
+            ));
+        };
+        for (name, value) in fields {
+            if name != "service_account_json" && !matches!(value, Value::String(_) | Value::Null) {
+                return Err(ApiError::bad_request(
+                    format!("`{name}` must be a string"),
+                    None,
+                ));
+            }
+        }
+        serde_json::from_value(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}"), None))
+    }
+}
+
 fn usd(nanos: i64) -> String {
     switchyard_cost::nanos_to_usd(nanos).to_string()
 }
@@ -1008,7 +1031,7 @@ async fn set_provider_key(
     Path((org, provider)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
-    let input: ProviderKeyInput = json_body(body)?;
+    let input = ProviderKeyInput::from_json(json_body(body)?)?;
     let info = admin(&state)
         .set_provider_key(&org, &provider, input)
         .await?;

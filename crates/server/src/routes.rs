@@ -109,6 +109,6 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics".into(), code: "unknown_route" }
+    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, and /admin/... (admin token)".into(), code: "unknown_route" }
         .into_response()
 }

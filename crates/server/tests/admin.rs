@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use switchyard_registry::Registry;
-use switchyard_server::config::LogConfig;
+use switchyard_server::config::{LogConfig, ProviderConfig};
 use switchyard_server::{Config, Gateway};
 use switchyard_store::MasterKey;
 use tokio::sync::oneshot;
@@ -25,8 +25,16 @@ struct Gw {
 }
 
 async fn start(admin_token: Option<&str>) -> Gw {
+    start_with(admin_token, Default::default()).await
+}
+
+async fn start_with(
+    admin_token: Option<&str>,
+    providers: std::collections::BTreeMap<String, ProviderConfig>,
+) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
+        providers,
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().to_owned(),
         admin_token: admin_token.map(str::to_owned),
@@ -558,9 +566,16 @@ async fn provider_keys_are_validated_and_never_returned() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_of(&res).1.contains("unknown field `apikey`"), "{res}");
+    // A mistyped secret is refused without being echoed.
+    let (status, res) = gw
+        .put(&pk("openai"), json!({"api_key": 987654321987_i64}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(&res).1, "`api_key` must be a string", "{res}");
+    gw.assert_never_returned("987654321987");
     let (status, _) = gw
         .put(
-            &format!("/admin/orgs/nobody/provider-keys/openai"),
+            "/admin/orgs/nobody/provider-keys/openai",
             json!({"api_key": "sk-SECRET-x"}),
         )
         .await;
@@ -707,5 +722,135 @@ async fn logs_and_spend_after_a_request() {
     }
     assert!(newest.is_object(), "second row never arrived");
     assert!(newest["request_body"].is_null(), "{newest}");
+    gw.stop().await;
+}
+
+/// A fake OpenAI that answers every chat request with the adapter's recorded response and
+/// remembers the `Authorization` header it was called with.
+async fn fake_openai() -> (String, Arc<Mutex<Vec<String>>>) {
+    const RESPONSE: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../providers/fixtures/openai/response.json"
+    ));
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned();
+                record.lock().unwrap().push(auth);
+                ([("content-type", "application/json")], RESPONSE)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test]
+async fn a_provider_key_set_over_the_api_is_used_at_once() {
+    let (upstream, seen) = fake_openai().await;
+    let providers = [(
+        "openai".to_owned(),
+        ProviderConfig {
+            base_url: Some(upstream),
+            ..ProviderConfig::default()
+        },
+    )]
+    .into_iter()
+    .collect();
+    let gw = start_with(Some(TOKEN), providers).await;
+    let org = gw.org("acme").await;
+    let (_, created) = gw
+        .post(&format!("/admin/orgs/{org}/keys"), json!({"name": "app"}))
+        .await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    let ask = || {
+        let req = gw
+            .client
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .bearer_auth(&key);
+        gw.send(
+            req,
+            Some(
+                json!({"model": "gpt-4o/openai", "messages": [{"role": "user", "content": "hi"}]}),
+            ),
+        )
+    };
+
+    // No key of its own and no gateway credentials: nothing can serve it.
+    let (status, body) = ask().await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(seen.lock().unwrap().is_empty());
+
+    let pk = format!("/admin/orgs/{org}/provider-keys/openai");
+    let (status, _) = gw.put(&pk, json!({"api_key": "sk-byok-first"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = ask().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "Hello! How can I help?"
+    );
+
+    // Replacing the key takes effect on the next request (the instance's key cache is dropped).
+    let (status, _) = gw.put(&pk, json!({"api_key": "sk-byok-second"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = ask().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["Bearer sk-byok-first", "Bearer sk-byok-second"]
+    );
+
+    // Removing it stops BYOK at once too.
+    let (status, _) = gw.delete(&pk).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = ask().await;
+    assert!(status.is_client_error());
+    assert_eq!(seen.lock().unwrap().len(), 2);
+
+    // The served requests are in the log and the spend, priced and billed as BYOK.
+    let mut rows = Vec::new();
+    for _ in 0..200 {
+        let (_, logs) = gw.get(&format!("/admin/orgs/{org}/logs?status=200")).await;
+        rows = logs["data"].as_array().unwrap().clone();
+        if rows.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["provider"], "openai");
+    assert_eq!(rows[0]["billing"], "byok");
+    assert_eq!(rows[0]["prompt_tokens"], 1117);
+    let cost = rows[0]["cost_usd"].as_str().expect("priced");
+    assert!(cost.parse::<f64>().unwrap() > 0.0, "{cost}");
+    let (_, spend) = gw.get(&format!("/admin/orgs/{org}/spend?days=1")).await;
+    let served: Vec<&Value> = spend["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["provider"] == "openai")
+        .collect();
+    assert_eq!(served.len(), 1, "{spend}");
+    assert_eq!(served[0]["requests"], 2);
+    assert_eq!(served[0]["billing"], "byok");
+    assert_eq!(served[0]["prompt_tokens"], 2 * 1117);
+    assert_eq!(
+        served[0]["cost_nanos"].as_i64().unwrap(),
+        2 * rows[0]["cost_nanos"].as_i64().unwrap()
+    );
+    for secret in ["sk-byok-first", "sk-byok-second"] {
+        gw.assert_never_returned(secret);
+    }
     gw.stop().await;
 }

@@ -35,10 +35,16 @@ pub fn run(args: ServeArgs, registry: Option<PathBuf>) -> ExitCode {
     if registry.is_some() {
         config.registry_dir = registry;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    // SWITCHYARD_WORKER_THREADS caps the runtime's workers (the benchmark pins the gateway to one core).
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("SWITCHYARD_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
     {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

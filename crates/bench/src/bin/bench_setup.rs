@@ -56,7 +56,10 @@ enum SetupError {
 }
 
 async fn open(data_dir: PathBuf) -> Result<std::sync::Arc<dyn Store>, SetupError> {
-    let config = Config { data_dir, ..Config::default() };
+    let config = Config {
+        data_dir,
+        ..Config::default()
+    };
     Ok(switchyard_server::open_store(&config).await?)
 }
 
@@ -75,8 +78,12 @@ async fn init(data_dir: PathBuf, byok_key: String, credits_usd: i64) -> Result<(
         .await?;
     let ptb = store.create_org("bench-ptb").await?;
     let ptb_gw = store.create_gateway_key(ptb.id, "bench").await?;
-    let nanos = credits_usd.checked_mul(1_000_000_000).ok_or(SetupError::Credits)?;
-    store.add_credits(ptb.id, nanos, Some("benchmark credits")).await?;
+    let nanos = credits_usd
+        .checked_mul(1_000_000_000)
+        .ok_or(SetupError::Credits)?;
+    store
+        .add_credits(ptb.id, nanos, Some("benchmark credits"))
+        .await?;
     println!("BYOK_ORG={}", byok.id);
     println!("BYOK_KEY={}", byok_gw.plaintext.expose());
     println!("PTB_ORG={}", ptb.id);
@@ -102,14 +109,22 @@ async fn check(data_dir: PathBuf, org: OrgId) -> Result<(), SetupError> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(SetupError::from).and_then(|rt| {
-        rt.block_on(async {
-            match args.command {
-                Command::Init { data_dir, byok_key, credits_usd } => init(data_dir, byok_key, credits_usd).await,
-                Command::Check { data_dir, org } => check(data_dir, org).await,
-            }
-        })
-    });
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(SetupError::from)
+        .and_then(|rt| {
+            rt.block_on(async {
+                match args.command {
+                    Command::Init {
+                        data_dir,
+                        byok_key,
+                        credits_usd,
+                    } => init(data_dir, byok_key, credits_usd).await,
+                    Command::Check { data_dir, org } => check(data_dir, org).await,
+                }
+            })
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -75,7 +75,10 @@ enum LoadError {
     #[error("bad arguments: {0}")]
     Args(&'static str),
     #[error("connect {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("http: {0}")]
     Http(#[from] hyper::Error),
     #[error("request: {0}")]
@@ -110,7 +113,12 @@ struct Target {
 
 impl Target {
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, LoadError> {
-        let stream = TcpStream::connect(self.addr).await.map_err(|source| LoadError::Connect { addr: self.addr, source })?;
+        let stream = TcpStream::connect(self.addr)
+            .await
+            .map_err(|source| LoadError::Connect {
+                addr: self.addr,
+                source,
+            })?;
         let _ = stream.set_nodelay(true);
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
@@ -121,7 +129,11 @@ impl Target {
 
     /// One request; `Ok(true)` when the answer was good.
     async fn send(&self, sender: &mut SendRequest<Full<Bytes>>) -> Result<bool, LoadError> {
-        let mut builder = Request::builder().method(Method::POST).uri(self.path.as_str()).header(HOST, self.host.clone()).header(CONTENT_TYPE, "application/json");
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri(self.path.as_str())
+            .header(HOST, self.host.clone())
+            .header(CONTENT_TYPE, "application/json");
         if let Some(a) = &self.auth {
             builder = builder.header(AUTHORIZATION, a.clone());
         }
@@ -135,8 +147,23 @@ impl Target {
 }
 
 /// Runs one connection until `end`; records latencies of requests sent after `measure_from`.
-async fn connection(target: std::sync::Arc<Target>, mode: Mode, first_slot: Instant, interval: Duration, measure_from: Instant, end: Instant, max_errors: u64) -> ConnStats {
-    let mut stats = ConnStats { hist: latency_histogram(), ok: 0, bad_status: 0, errors: 0, late: 0, last_error: None };
+async fn connection(
+    target: std::sync::Arc<Target>,
+    mode: Mode,
+    first_slot: Instant,
+    interval: Duration,
+    measure_from: Instant,
+    end: Instant,
+    max_errors: u64,
+) -> ConnStats {
+    let mut stats = ConnStats {
+        hist: latency_histogram(),
+        ok: 0,
+        bad_status: 0,
+        errors: 0,
+        late: 0,
+        last_error: None,
+    };
     let mut sender = None;
     let mut slot = first_slot;
     loop {
@@ -150,7 +177,10 @@ async fn connection(target: std::sync::Arc<Target>, mode: Mode, first_slot: Inst
         if sent >= end {
             break;
         }
-        if mode == Mode::Open && sent >= measure_from && sent.duration_since(slot) > Duration::from_millis(1) {
+        if mode == Mode::Open
+            && sent >= measure_from
+            && sent.duration_since(slot) > Duration::from_millis(1)
+        {
             stats.late += 1;
         }
         slot += interval;
@@ -199,20 +229,30 @@ async fn run(args: Args) -> Result<(), LoadError> {
     if !args.addr.ip().is_loopback() {
         return Err(LoadError::NotLoopback(args.addr));
     }
-    if args.connections == 0 || args.connections > 4096 || !(args.duration > 0.0 && args.duration <= 600.0) || !(0.0..=60.0).contains(&args.warmup) {
-        return Err(LoadError::Args("need 1..=4096 connections, 0 < duration <= 600 s, 0 <= warm-up <= 60 s"));
+    if args.connections == 0
+        || args.connections > 4096
+        || !(args.duration > 0.0 && args.duration <= 600.0)
+        || !(0.0..=60.0).contains(&args.warmup)
+    {
+        return Err(LoadError::Args(
+            "need 1..=4096 connections, 0 < duration <= 600 s, 0 <= warm-up <= 60 s",
+        ));
     }
     if args.mode == Mode::Open && !(args.rate > 0.0 && args.rate <= 1_000_000.0) {
         return Err(LoadError::Args("open loop needs 0 < rate <= 1e6"));
     }
     let auth = match &args.key {
-        Some(k) => Some(HeaderValue::from_str(&format!("Bearer {k}")).map_err(|_| LoadError::Args("key is not a valid header value"))?),
+        Some(k) => Some(
+            HeaderValue::from_str(&format!("Bearer {k}"))
+                .map_err(|_| LoadError::Args("key is not a valid header value"))?,
+        ),
         None => None,
     };
     let target = std::sync::Arc::new(Target {
         addr: args.addr,
         path: args.path.clone(),
-        host: HeaderValue::from_str(&args.addr.to_string()).map_err(|_| LoadError::Args("address"))?,
+        host: HeaderValue::from_str(&args.addr.to_string())
+            .map_err(|_| LoadError::Args("address"))?,
         auth,
         body: Bytes::from(request_body(&args.model, args.stream)),
         expect: if args.stream { b"[DONE]" } else { b"\"usage\"" },
@@ -221,12 +261,26 @@ async fn run(args: Args) -> Result<(), LoadError> {
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.duration);
     // Open loop: connection i sends at start + i/rate + k*connections/rate.
-    let interval = Duration::from_secs_f64(args.connections as f64 / args.rate.max(f64::MIN_POSITIVE));
+    let interval =
+        Duration::from_secs_f64(args.connections as f64 / args.rate.max(f64::MIN_POSITIVE));
     let tasks: Vec<_> = (0..args.connections)
         .map(|i| {
-            let first = start + Duration::from_secs_f64(i as f64 / args.rate.max(f64::MIN_POSITIVE));
-            let first = if args.mode == Mode::Open { first } else { start };
-            tokio::spawn(connection(target.clone(), args.mode, first, interval, measure_from, end, args.max_errors))
+            let first =
+                start + Duration::from_secs_f64(i as f64 / args.rate.max(f64::MIN_POSITIVE));
+            let first = if args.mode == Mode::Open {
+                first
+            } else {
+                start
+            };
+            tokio::spawn(connection(
+                target.clone(),
+                args.mode,
+                first,
+                interval,
+                measure_from,
+                end,
+                args.max_errors,
+            ))
         })
         .collect();
     let mut hist = latency_histogram();
@@ -244,7 +298,11 @@ async fn run(args: Args) -> Result<(), LoadError> {
     }
     let secs = args.duration;
     let l = LatencySummary::of_nanos(&hist);
-    let mode = if args.mode == Mode::Open { "open" } else { "closed" };
+    let mode = if args.mode == Mode::Open {
+        "open"
+    } else {
+        "closed"
+    };
     println!(
         "label={} mode={mode} stream={} connections={} ok={ok} bad={bad} errors={errors} late={late} secs={secs:.1} rps={:.1} p50_us={:.1} p90_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} mean_us={:.1}",
         args.label,
@@ -270,9 +328,14 @@ async fn run(args: Args) -> Result<(), LoadError> {
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let runtime = if args.threads == 0 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
-        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
     };
     let result = match runtime {
         Ok(rt) => rt.block_on(run(args)),

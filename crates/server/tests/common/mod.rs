@@ -34,13 +34,20 @@ use tokio::task::JoinHandle;
 
 macro_rules! fixture {
     ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../providers/fixtures/", $path))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../providers/fixtures/",
+            $path
+        ))
     };
 }
 
 pub const OPENAI_RESPONSE: &str = fixture!("openai/response.json");
 pub const OPENAI_STREAM: &str = fixture!("openai/stream.sse");
 pub const OPENAI_ERROR_429: &str = fixture!("openai/error_429.json");
+/// OpenAI's rate-limit answer (a temporary 429; the `error_429.json` fixture is the permanent
+/// `insufficient_quota` kind).
+pub const OPENAI_RATE_LIMIT: &str = r#"{"error":{"message":"Rate limit reached for gpt-4o-mini in organization org-fake on requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s. Visit https://platform.openai.com/account/rate-limits to learn more.","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
 pub const OPENAI_ERROR_401: &str = fixture!("openai/error_401.json");
 pub const ANTHROPIC_RESPONSE: &str = fixture!("anthropic/responses/text.json");
 pub const ANTHROPIC_STREAM: &str = fixture!("anthropic/streams/text.sse");
@@ -97,13 +104,19 @@ pub fn sse_data(text: &str) -> Vec<Value> {
 pub fn stream_content(chunks: &[Value]) -> String {
     chunks
         .iter()
-        .filter_map(|c| c.pointer("/choices/0/delta/content").and_then(Value::as_str))
+        .filter_map(|c| {
+            c.pointer("/choices/0/delta/content")
+                .and_then(Value::as_str)
+        })
         .collect()
 }
 
 /// The last chunk's `usage` object, if any chunk had one.
 pub fn stream_usage(chunks: &[Value]) -> Option<Value> {
-    chunks.iter().rev().find_map(|c| c.get("usage").filter(|u| !u.is_null()).cloned())
+    chunks
+        .iter()
+        .rev()
+        .find_map(|c| c.get("usage").filter(|u| !u.is_null()).cloned())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,7 +150,11 @@ pub fn bedrock_chunk(event: &Value) -> Bytes {
     let b64 = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(event).unwrap());
     let payload = json!({"bytes": b64, "p": "abcdefghijklmnopqrstuvwxyzABCDEFGH"});
     Bytes::from(event_stream_frame(
-        &[(":event-type", "chunk"), (":content-type", "application/json"), (":message-type", "event")],
+        &[
+            (":event-type", "chunk"),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
         payload.to_string().as_bytes(),
     ))
 }
@@ -145,7 +162,11 @@ pub fn bedrock_chunk(event: &Value) -> Bytes {
 /// A Bedrock exception frame inside a stream.
 pub fn bedrock_exception(kind: &str, message: &str) -> Bytes {
     Bytes::from(event_stream_frame(
-        &[(":exception-type", kind), (":content-type", "application/json"), (":message-type", "exception")],
+        &[
+            (":exception-type", kind),
+            (":content-type", "application/json"),
+            (":message-type", "exception"),
+        ],
         json!({ "message": message }).to_string().as_bytes(),
     ))
 }
@@ -154,7 +175,10 @@ pub fn bedrock_exception(kind: &str, message: &str) -> Bytes {
 /// invocation metrics, as Bedrock sends it.
 pub fn bedrock_text_stream() -> Vec<Bytes> {
     let events = sse_data(ANTHROPIC_STREAM);
-    let input = events[0].pointer("/message/usage/input_tokens").cloned().unwrap();
+    let input = events[0]
+        .pointer("/message/usage/input_tokens")
+        .cloned()
+        .unwrap();
     events
         .into_iter()
         .filter(|e| e["type"] != "ping")
@@ -206,11 +230,17 @@ impl Reply {
     }
 
     pub fn sse(chunks: Vec<Bytes>) -> Reply {
-        Reply { chunks, ..Reply::bytes(200, "text/event-stream", Bytes::new()) }
+        Reply {
+            chunks,
+            ..Reply::bytes(200, "text/event-stream", Bytes::new())
+        }
     }
 
     pub fn event_stream(frames: Vec<Bytes>) -> Reply {
-        Reply { chunks: frames, ..Reply::bytes(200, "application/vnd.amazon.eventstream", Bytes::new()) }
+        Reply {
+            chunks: frames,
+            ..Reply::bytes(200, "application/vnd.amazon.eventstream", Bytes::new())
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Reply {
@@ -243,26 +273,32 @@ impl Reply {
         let gap = self.gap;
         let hang_up = self.hang_up;
         let chunks: VecDeque<Bytes> = self.chunks.into();
-        let stream = futures::stream::unfold((chunks, true, false), move |(mut chunks, first, ended)| async move {
-            if ended {
-                return None;
-            }
-            match chunks.pop_front() {
-                Some(c) => {
-                    if !first && !gap.is_zero() {
-                        tokio::time::sleep(gap).await;
-                    }
-                    Some((Ok::<Bytes, std::io::Error>(c), (chunks, false, false)))
+        let stream = futures::stream::unfold(
+            (chunks, true, false),
+            move |(mut chunks, first, ended)| async move {
+                if ended {
+                    return None;
                 }
-                None if hang_up => {
-                    if !gap.is_zero() {
-                        tokio::time::sleep(gap).await;
+                match chunks.pop_front() {
+                    Some(c) => {
+                        if !first && !gap.is_zero() {
+                            tokio::time::sleep(gap).await;
+                        }
+                        Some((Ok::<Bytes, std::io::Error>(c), (chunks, false, false)))
                     }
-                    Some((Err(std::io::Error::other("fake upstream hangs up")), (chunks, false, true)))
+                    None if hang_up => {
+                        if !gap.is_zero() {
+                            tokio::time::sleep(gap).await;
+                        }
+                        Some((
+                            Err(std::io::Error::other("fake upstream hangs up")),
+                            (chunks, false, true),
+                        ))
+                    }
+                    None => None,
                 }
-                None => None,
-            }
-        });
+            },
+        );
         builder.body(Body::from_stream(stream)).unwrap()
     }
 }
@@ -279,7 +315,8 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("upstream body is not JSON ({e}): {:?}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("upstream body is not JSON ({e}): {:?}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -287,7 +324,10 @@ impl Recorded {
     }
 
     pub fn is_stream(&self) -> bool {
-        serde_json::from_slice::<Value>(&self.body).ok().and_then(|v| v.get("stream").and_then(Value::as_bool)).unwrap_or(false)
+        serde_json::from_slice::<Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("stream").and_then(Value::as_bool))
+            .unwrap_or(false)
     }
 }
 
@@ -313,7 +353,15 @@ async fn fake_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let rec = Recorded { method, path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default(), headers, body };
+    let rec = Recorded {
+        method,
+        path: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers,
+        body,
+    };
     let scripted = inner.script.lock().unwrap().pop_front();
     let reply = scripted.unwrap_or_else(|| (inner.responder)(&rec));
     inner.requests.lock().unwrap().push(rec);
@@ -325,14 +373,24 @@ async fn fake_handler(
 
 impl Fake {
     pub async fn start(responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Fake {
-        let inner = Arc::new(FakeInner { requests: Mutex::new(Vec::new()), script: Mutex::new(VecDeque::new()), responder: Arc::new(responder) });
-        let app = Router::new().fallback(fake_handler).with_state(inner.clone());
+        let inner = Arc::new(FakeInner {
+            requests: Mutex::new(Vec::new()),
+            script: Mutex::new(VecDeque::new()),
+            responder: Arc::new(responder),
+        });
+        let app = Router::new()
+            .fallback(fake_handler)
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Fake { url: format!("http://{addr}"), addr, inner }
+        Fake {
+            url: format!("http://{addr}"),
+            addr,
+            inner,
+        }
     }
 
     /// The next request gets this reply (FIFO).
@@ -350,7 +408,9 @@ impl Fake {
     }
 
     pub fn last(&self) -> Recorded {
-        self.requests().pop().expect("the fake upstream got no request")
+        self.requests()
+            .pop()
+            .expect("the fake upstream got no request")
     }
 
     // --- the providers
@@ -385,7 +445,8 @@ impl Fake {
             } else if r.path.ends_with("/invoke") {
                 Reply::json_text(200, BEDROCK_RESPONSE)
             } else {
-                Reply::json(404, &json!({"message": "Unknown operation"})).header("x-amzn-errortype", "UnknownOperationException")
+                Reply::json(404, &json!({"message": "Unknown operation"}))
+                    .header("x-amzn-errortype", "UnknownOperationException")
             }
         })
         .await
@@ -406,7 +467,10 @@ impl Fake {
                     Reply::json_text(200, VERTEX_GEMINI_RESPONSE)
                 }
             } else {
-                Reply::json(404, &json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}))
+                Reply::json(
+                    404,
+                    &json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}),
+                )
             }
         })
         .await
@@ -419,14 +483,27 @@ impl Fake {
         let aud = audience.clone();
         let fake = Fake::start(move |r| {
             let form = parse_form(&r.body);
-            let grant_ok = form.iter().any(|(k, v)| k == "grant_type" && v == "urn:ietf:params:oauth:grant-type:jwt-bearer");
-            let assertion = form.iter().find(|(k, _)| k == "assertion").map(|(_, v)| v.clone()).unwrap_or_default();
-            let content_type_ok = r.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-            let key = jsonwebtoken::DecodingKey::from_rsa_pem(VERTEX_PUBLIC_KEY.as_bytes()).unwrap();
+            let grant_ok = form.iter().any(|(k, v)| {
+                k == "grant_type" && v == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            });
+            let assertion = form
+                .iter()
+                .find(|(k, _)| k == "assertion")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let content_type_ok = r
+                .header("content-type")
+                .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+            let key =
+                jsonwebtoken::DecodingKey::from_rsa_pem(VERTEX_PUBLIC_KEY.as_bytes()).unwrap();
             let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
             validation.set_audience(&[aud.get().map(String::as_str).unwrap_or("")]);
             let claims = jsonwebtoken::decode::<Value>(&assertion, &key, &validation);
-            let scope_ok = claims.as_ref().is_ok_and(|c| c.claims["scope"].as_str().is_some_and(|s| s.contains("cloud-platform")));
+            let scope_ok = claims.as_ref().is_ok_and(|c| {
+                c.claims["scope"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("cloud-platform"))
+            });
             if grant_ok && content_type_ok && scope_ok && r.method == Method::POST {
                 Reply::json_text(200, VERTEX_TOKEN_RESPONSE)
             } else {
@@ -488,7 +565,10 @@ pub fn openai_usage(prompt: u64, completion: u64, cached: u64) -> Value {
 /// The OpenAI fixture answer for a request, with `usage` in place of the fixture's.
 pub fn openai_reply(r: &Recorded, usage: &Value) -> Reply {
     if r.is_stream() {
-        Reply::sse(openai_stream_chunks(usage, r.json().pointer("/stream_options/include_usage") == Some(&Value::Bool(true))))
+        Reply::sse(openai_stream_chunks(
+            usage,
+            r.json().pointer("/stream_options/include_usage") == Some(&Value::Bool(true)),
+        ))
     } else {
         let mut v: Value = serde_json::from_str(OPENAI_RESPONSE).unwrap();
         v["usage"] = usage.clone();
@@ -533,7 +613,9 @@ pub fn closed_port_url() -> String {
 static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
 
 pub fn registry() -> Arc<Registry> {
-    REGISTRY.get_or_init(|| Arc::new(Registry::embedded().expect("the embedded registry loads"))).clone()
+    REGISTRY
+        .get_or_init(|| Arc::new(Registry::embedded().expect("the embedded registry loads")))
+        .clone()
 }
 
 /// The registry endpoint of a provider model id.
@@ -557,11 +639,18 @@ pub const BYOK_AWS_SECRET: &str = "byokAwsSecretKey0123456789abcdefghijklmn";
 
 /// Every secret the tests configure: none may ever appear in an answer or a log row.
 pub fn all_secrets() -> Vec<String> {
-    [PTB_OPENAI_KEY, PTB_ANTHROPIC_KEY, PTB_AWS_SECRET, BYOK_OPENAI_KEY, BYOK_ANTHROPIC_KEY, BYOK_AWS_SECRET]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(std::iter::once(vertex_access_token()))
-        .collect()
+    [
+        PTB_OPENAI_KEY,
+        PTB_ANTHROPIC_KEY,
+        PTB_AWS_SECRET,
+        BYOK_OPENAI_KEY,
+        BYOK_ANTHROPIC_KEY,
+        BYOK_AWS_SECRET,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(std::iter::once(vertex_access_token()))
+    .collect()
 }
 
 /// A gateway config for tests: loopback, a temporary data dir, short waits.
@@ -574,13 +663,21 @@ pub fn base_config(dir: &TempDir) -> Config {
         request_timeout_secs: 20,
         connect_timeout_secs: 2,
         max_retry_wait_ms: 300,
-        log: switchyard_server::config::LogConfig { batch_size: 64, flush_interval_ms: 10, capacity: 65_536 },
+        log: switchyard_server::config::LogConfig {
+            batch_size: 64,
+            flush_interval_ms: 10,
+            capacity: 65_536,
+        },
         ..Config::default()
     }
 }
 
 pub fn api_key_provider(base_url: &str, key: Option<&str>) -> ProviderConfig {
-    ProviderConfig { base_url: Some(base_url.to_owned()), api_key: key.map(str::to_owned), ..ProviderConfig::default() }
+    ProviderConfig {
+        base_url: Some(base_url.to_owned()),
+        api_key: key.map(str::to_owned),
+        ..ProviderConfig::default()
+    }
 }
 
 pub fn bedrock_provider(base_url: &str, ptb: bool) -> ProviderConfig {
@@ -618,8 +715,12 @@ impl TestGateway {
         let mut config = base_config(&dir);
         configure(&mut config);
         let master_key = config.master_key.clone().unwrap();
-        let store = switchyard_server::open_store(&config).await.expect("store opens");
-        let gw = Gateway::bind_with(config, registry(), store.clone()).await.expect("gateway binds");
+        let store = switchyard_server::open_store(&config)
+            .await
+            .expect("store opens");
+        let gw = Gateway::bind_with(config, registry(), store.clone())
+            .await
+            .expect("gateway binds");
         let url = format!("http://{}", gw.addr);
         let state = gw.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
@@ -630,7 +731,10 @@ impl TestGateway {
             url,
             state,
             store,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             dir,
             master_key,
             shutdown: Some(tx),
@@ -644,13 +748,22 @@ impl TestGateway {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(20), task).await.expect("shutdown in time").unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("shutdown in time")
+                .unwrap()
+                .unwrap();
         }
     }
 
     /// The store reopened from the data directory (after [`TestGateway::shutdown`] closed it).
     pub async fn reopen_store(&self) -> SqliteStore {
-        SqliteStore::open_dir(self.dir.path(), Some(MasterKey::from_base64(&self.master_key).unwrap())).await.unwrap()
+        SqliteStore::open_dir(
+            self.dir.path(),
+            Some(MasterKey::from_base64(&self.master_key).unwrap()),
+        )
+        .await
+        .unwrap()
     }
 
     /// A new org with a gateway key and `credits_usd` of credit.
@@ -659,26 +772,63 @@ impl TestGateway {
         let key = self.store.create_gateway_key(org.id, "e2e").await.unwrap();
         let nanos = switchyard_cost::usd_to_nanos(credits_usd.parse::<Decimal>().unwrap());
         if nanos > 0 {
-            self.store.add_credits(org.id, nanos, Some("test credits")).await.unwrap();
+            self.store
+                .add_credits(org.id, nanos, Some("test credits"))
+                .await
+                .unwrap();
         }
-        TestOrg { id: org.id, key: key.plaintext.expose().to_owned() }
+        TestOrg {
+            id: org.id,
+            key: key.plaintext.expose().to_owned(),
+        }
     }
 
-    pub async fn set_key(&self, org: &TestOrg, provider: &str, secret: ProviderSecret, config: ProviderKeyConfig) {
+    pub async fn set_key(
+        &self,
+        org: &TestOrg,
+        provider: &str,
+        secret: ProviderSecret,
+        config: ProviderKeyConfig,
+    ) {
         self.store
-            .set_provider_key(&NewProviderKey { org_id: org.id, provider: provider.into(), key_name: None, config, secret })
+            .set_provider_key(&NewProviderKey {
+                org_id: org.id,
+                provider: provider.into(),
+                key_name: None,
+                config,
+                secret,
+            })
             .await
             .unwrap();
         self.state.forget_org_keys(org.id);
     }
 
     pub async fn set_api_key(&self, org: &TestOrg, provider: &str, key: &str) {
-        self.set_key(org, provider, ProviderSecret::ApiKey(Secret::new(key)), ProviderKeyConfig::default()).await;
+        self.set_key(
+            org,
+            provider,
+            ProviderSecret::ApiKey(Secret::new(key)),
+            ProviderKeyConfig::default(),
+        )
+        .await;
     }
 
     pub async fn set_aws_key(&self, org: &TestOrg, region: Option<&str>) {
-        let secret = ProviderSecret::Aws { access_key_id: Secret::new(BYOK_AWS_KEY_ID), secret_access_key: Secret::new(BYOK_AWS_SECRET), session_token: None };
-        self.set_key(org, "bedrock", secret, ProviderKeyConfig { region: region.map(str::to_owned), ..ProviderKeyConfig::default() }).await;
+        let secret = ProviderSecret::Aws {
+            access_key_id: Secret::new(BYOK_AWS_KEY_ID),
+            secret_access_key: Secret::new(BYOK_AWS_SECRET),
+            session_token: None,
+        };
+        self.set_key(
+            org,
+            "bedrock",
+            secret,
+            ProviderKeyConfig {
+                region: region.map(str::to_owned),
+                ..ProviderKeyConfig::default()
+            },
+        )
+        .await;
     }
 
     /// `POST /v1/chat/completions` with a gateway key.
@@ -711,18 +861,33 @@ impl TestGateway {
 
     /// Sum of the debit rows of an org's ledger (positive nanos).
     pub async fn debited(&self, org: &TestOrg) -> i64 {
-        self.store.ledger(org.id, 100_000).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).map(|e| -e.amount_nanos).sum()
+        self.store
+            .ledger(org.id, 100_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == LedgerKind::Debit)
+            .map(|e| -e.amount_nanos)
+            .sum()
     }
 
     /// Waits until the org has `n` log rows (the log is written in batches off the hot path).
     pub async fn wait_logs(&self, org: &TestOrg, n: usize) -> Vec<LogRow> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let rows = self.store.recent_logs(&LogQuery::new(org.id, 10_000)).await.unwrap();
+            let rows = self
+                .store
+                .recent_logs(&LogQuery::new(org.id, 10_000))
+                .await
+                .unwrap();
             if rows.len() >= n {
                 return rows;
             }
-            assert!(Instant::now() < deadline, "only {} of {n} log rows after 10 s", rows.len());
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} log rows after 10 s",
+                rows.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -735,7 +900,10 @@ impl TestGateway {
             if let Some(row) = self.store.get_log(org.id, id).await.unwrap() {
                 return row;
             }
-            assert!(Instant::now() < deadline, "no log row for request {request_id}");
+            assert!(
+                Instant::now() < deadline,
+                "no log row for request {request_id}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -744,11 +912,21 @@ impl TestGateway {
     pub async fn wait_debits(&self, org: &TestOrg, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let debits = self.store.ledger(org.id, 100_000).await.unwrap().iter().filter(|e| e.kind == LedgerKind::Debit).count();
+            let debits = self
+                .store
+                .ledger(org.id, 100_000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| e.kind == LedgerKind::Debit)
+                .count();
             if debits >= n {
                 return;
             }
-            assert!(Instant::now() < deadline, "only {debits} of {n} debits after 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "only {debits} of {n} debits after 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -776,11 +954,16 @@ impl Answer {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
         assert_no_secrets(&text);
-        Answer { status, headers, text }
+        Answer {
+            status,
+            headers,
+            text,
+        }
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("answer is not JSON ({e}): {}", self.text))
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {}", self.text))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -790,24 +973,37 @@ impl Answer {
     /// The OpenAI error shape: `{"error": {"message", "type", "param", "code"}}`.
     pub fn error(&self) -> Value {
         let v = self.json();
-        let e = v.get("error").unwrap_or_else(|| panic!("not an error body: {}", self.text)).clone();
+        let e = v
+            .get("error")
+            .unwrap_or_else(|| panic!("not an error body: {}", self.text))
+            .clone();
         assert!(e["message"].is_string(), "error.message: {e}");
         assert!(e["type"].is_string(), "error.type: {e}");
-        assert!(e.get("param").is_some() && e.get("code").is_some(), "error.param/code: {e}");
+        assert!(
+            e.get("param").is_some() && e.get("code").is_some(),
+            "error.param/code: {e}"
+        );
         e
     }
 
     pub fn cost(&self) -> Decimal {
-        self.header("x-switchyard-cost-usd").expect("x-switchyard-cost-usd").parse().unwrap()
+        self.header("x-switchyard-cost-usd")
+            .expect("x-switchyard-cost-usd")
+            .parse()
+            .unwrap()
     }
 
     pub fn request_id(&self) -> String {
-        self.header("x-switchyard-request-id").expect("x-switchyard-request-id").to_owned()
+        self.header("x-switchyard-request-id")
+            .expect("x-switchyard-request-id")
+            .to_owned()
     }
 }
 
 /// Reads a streamed answer to its end: status, headers, the raw SSE text.
-pub async fn read_stream(res: reqwest::Response) -> (StatusCode, reqwest::header::HeaderMap, String) {
+pub async fn read_stream(
+    res: reqwest::Response,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
     let headers = res.headers().clone();
     let mut body = Vec::new();
@@ -830,15 +1026,31 @@ pub fn assert_no_secrets(text: &str) {
 pub fn assert_rows_clean(rows: &[LogRow], gateway_keys: &[&str]) {
     for row in rows {
         let text = serde_json::to_string(row).unwrap();
-        for s in all_secrets().iter().map(String::as_str).chain(gateway_keys.iter().copied()) {
+        for s in all_secrets()
+            .iter()
+            .map(String::as_str)
+            .chain(gateway_keys.iter().copied())
+        {
             assert!(!text.contains(s), "a secret is in a log row: {s} in {text}");
         }
     }
 }
 
 /// The standard `x-switchyard-*` answer headers.
-pub fn assert_switchyard_headers(headers: &reqwest::header::HeaderMap, provider: &str, endpoint_id: &str, billing: &str, fallback_index: usize) {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("missing header {n}: {headers:?}")).to_owned();
+pub fn assert_switchyard_headers(
+    headers: &reqwest::header::HeaderMap,
+    provider: &str,
+    endpoint_id: &str,
+    billing: &str,
+    fallback_index: usize,
+) {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("missing header {n}: {headers:?}"))
+            .to_owned()
+    };
     uuid::Uuid::parse_str(&h("x-switchyard-request-id")).expect("the request id is a UUID");
     assert_eq!(h("x-switchyard-provider"), provider);
     assert_eq!(h("x-switchyard-endpoint"), endpoint_id);
@@ -855,14 +1067,20 @@ pub struct Rates {
 
 pub fn rates(e: &Endpoint) -> Rates {
     let t = e.pricing.base();
-    Rates { input: t.input, output: t.output, cache_read: t.input * t.cache.read.unwrap_or(Decimal::ONE) }
+    Rates {
+        input: t.input,
+        output: t.output,
+        cache_read: t.input * t.cache.read.unwrap_or(Decimal::ONE),
+    }
 }
 
 /// The cost of an answer computed here from the registry's rates: `uncached` input tokens,
 /// `cached` cache-read tokens and `output` tokens.
 pub fn expected_cost(e: &Endpoint, uncached: u64, cached: u64, output: u64) -> Decimal {
     let r = rates(e);
-    Decimal::from(uncached) * r.input + Decimal::from(cached) * r.cache_read + Decimal::from(output) * r.output
+    Decimal::from(uncached) * r.input
+        + Decimal::from(cached) * r.cache_read
+        + Decimal::from(output) * r.output
 }
 
 pub fn chat_body(model: &str, stream: bool) -> Value {
