@@ -5,7 +5,7 @@ provider's wire format), then the gateway binary configured through the environm
 (SWITCHYARD_LISTEN, SWITCHYARD_DATA_DIR, SWITCHYARD_ADMIN_TOKEN, SWITCHYARD_PROVIDER_<KEY>_*),
 and creates orgs, gateway keys and credits with `switchyard admin ...`.
 
-The binary is target/release/switchyard (built by scripts/test) unless SWITCHYARD_BIN names
+The binary is target/debug/switchyard (built by scripts/test) unless SWITCHYARD_BIN names
 another one.
 """
 
@@ -112,9 +112,9 @@ def free_port() -> int:
 
 
 def binary() -> Path:
-    path = Path(os.environ.get("SWITCHYARD_BIN", ROOT / "target" / "release" / "switchyard"))
+    path = Path(os.environ.get("SWITCHYARD_BIN", ROOT / "target" / "debug" / "switchyard"))
     if not path.exists():
-        pytest.exit(f"{path} is missing: run `cargo build --release -p switchyard` first", 2)
+        pytest.exit(f"{path} is missing: run `cargo build -p switchyard` first", 2)
     return path
 
 

@@ -18,6 +18,7 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use switchyard_registry::Registry;
 use switchyard_store::{LogWriter, LogWriterConfig, MasterKey, Store};
 use tokio::net::TcpListener;
@@ -130,7 +131,12 @@ impl Gateway {
         let state = self.state.clone();
         let expiry = tokio::spawn(expire_holds(state.clone()));
         let app = routes::router(state.clone());
-        axum::serve(self.listener, app)
+        // Answers are small writes; without TCP_NODELAY, Nagle's algorithm can hold one back
+        // waiting for the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
         expiry.abort();

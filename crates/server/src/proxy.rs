@@ -550,10 +550,16 @@ async fn try_attempt(
         let mapped = exchange
             .map_response(body)
             .map_err(AttemptFailure::Provider)?;
-        let cost = price(state, attempt, &mapped.usage);
-        let settled = settle(state, hold.take(), cost.as_ref()).await;
+        let registry_endpoint = (!attempt.passthrough).then(|| attempt.endpoint.as_ref());
+        let cost = price(state, registry_endpoint, &mapped.usage);
+        settle(state, hold.take(), cost.as_ref()).await;
         let mut row = ctx.log_row(200);
-        finish_row(&mut row, attempt, &mapped.usage, cost.as_ref(), settled);
+        finish_row(
+            &mut row,
+            &AttemptMeta::of(attempt),
+            &mapped.usage,
+            cost.as_ref(),
+        );
         row.overhead_us = Some(
             ctx.started
                 .elapsed()
@@ -629,25 +635,22 @@ fn answer_headers(h: &mut HeaderMap, id: &Uuid, attempt: &PlannedAttempt<'_>, in
 }
 
 /// The cost of an answer; `None` when unpriced (a passthrough model the registry does not know).
-fn price(state: &AppState, attempt: &PlannedAttempt<'_>, usage: &Usage) -> Option<CostBreakdown> {
-    if attempt.passthrough {
+/// `endpoint` is the registry endpoint answered by, `None` for a passthrough.
+fn price(state: &AppState, endpoint: Option<&Endpoint>, usage: &Usage) -> Option<CostBreakdown> {
+    match endpoint {
+        Some(e) => Some(state.registry.price_endpoint(e, usage)),
         // A provider-reported cost is still a price.
-        return usage.provider_cost.map(|c| CostBreakdown {
+        None => usage.provider_cost.map(|c| CostBreakdown {
             tier_threshold: 0,
             lines: Vec::new(),
             computed: c,
             provider_reported: Some(c),
             total: c,
-        });
+        }),
     }
-    Some(
-        state
-            .registry
-            .price_endpoint(attempt.endpoint.as_ref(), usage),
-    )
 }
 
-/// Debits a PTB hold at the exact cost. Returns the charged nanos (None for BYOK).
+/// Debits a PTB hold at the exact cost; returns the charged nanos (None for BYOK or on failure).
 async fn settle(
     state: &AppState,
     hold: Option<ReservationId>,
@@ -684,22 +687,7 @@ impl AttemptMeta {
     }
 }
 
-fn finish_row(
-    row: &mut LogRow,
-    attempt: &PlannedAttempt<'_>,
-    usage: &Usage,
-    cost: Option<&CostBreakdown>,
-    _settled: Option<i64>,
-) {
-    finish_row_meta(row, &AttemptMeta::of(attempt), usage, cost);
-}
-
-fn finish_row_meta(
-    row: &mut LogRow,
-    meta: &AttemptMeta,
-    usage: &Usage,
-    cost: Option<&CostBreakdown>,
-) {
+fn finish_row(row: &mut LogRow, meta: &AttemptMeta, usage: &Usage, cost: Option<&CostBreakdown>) {
     row.endpoint = Some(meta.endpoint_id.clone());
     row.provider = Some(meta.provider.clone());
     row.billing = Some(meta.billing);
@@ -745,27 +733,13 @@ impl StreamFinisher {
         let Some(mut row) = self.row.take() else {
             return;
         };
-        let passthrough = self
+        let endpoint = self
             .state
             .registry
-            .endpoint_by_id(&self.attempt_meta.endpoint_id)
-            .is_none();
-        let cost = if passthrough {
-            usage.provider_cost.map(|c| CostBreakdown {
-                tier_threshold: 0,
-                lines: Vec::new(),
-                computed: c,
-                provider_reported: Some(c),
-                total: c,
-            })
-        } else {
-            self.state
-                .registry
-                .endpoint_by_id(&self.attempt_meta.endpoint_id)
-                .map(|e| self.state.registry.price_endpoint(e, &usage))
-        };
+            .endpoint_by_id(&self.attempt_meta.endpoint_id);
+        let cost = price(&self.state, endpoint, &usage);
         settle(&self.state, self.hold.take(), cost.as_ref()).await;
-        finish_row_meta(&mut row, &self.attempt_meta, &usage, cost.as_ref());
+        finish_row(&mut row, &self.attempt_meta, &usage, cost.as_ref());
         row.latency_ms = self.started.elapsed().as_millis() as i64;
         row.ttft_ms = self.ttft.map(|t| t.as_millis() as i64);
         // Overhead of a stream: the time before the upstream call was made.

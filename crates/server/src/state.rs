@@ -156,6 +156,8 @@ impl AppState {
             .read_timeout(config.request_timeout())
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
+            // Never follow a redirect: an upstream must not send a request (and its key) elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| StartupError::Http(e.to_string()))?;
         let mut ptb = HashMap::new();
