@@ -134,6 +134,40 @@ pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("static histogram bounds are valid")
 }
 
+/// Runs `main_fn` on a tokio runtime (current-thread when `threads` is 0) and turns its result
+/// into the process exit code, printing the error.
+pub fn run_main<E, F>(
+    threads: usize,
+    main_fn: F,
+    runtime_error: fn(std::io::Error) -> E,
+) -> std::process::ExitCode
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<(), E>>,
+{
+    let runtime = if threads == 0 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    let result = match runtime {
+        Ok(rt) => rt.block_on(main_fn),
+        Err(e) => Err(runtime_error(e)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

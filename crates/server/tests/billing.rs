@@ -12,17 +12,6 @@ use switchyard_store::Store;
 
 const MODEL: &str = "gpt-4o-mini";
 
-async fn ptb_gateway(up: &Fake) -> TestGateway {
-    let url = up.url.clone();
-    TestGateway::start(move |c| {
-        c.providers.insert(
-            "openai".into(),
-            api_key_provider(&url, Some(PTB_OPENAI_KEY)),
-        );
-    })
-    .await
-}
-
 #[tokio::test]
 async fn insufficient_credits_is_402_with_balance_and_need_and_no_upstream_call() {
     let up = Fake::openai().await;

@@ -12,17 +12,6 @@ use serde_json::json;
 
 const MODEL: &str = "gpt-4o-mini";
 
-async fn ptb_gateway(up: &Fake) -> TestGateway {
-    let url = up.url.clone();
-    TestGateway::start(move |c| {
-        c.providers.insert(
-            "openai".into(),
-            api_key_provider(&url, Some(PTB_OPENAI_KEY)),
-        );
-    })
-    .await
-}
-
 #[tokio::test]
 async fn chunks_arrive_as_the_provider_sends_them() {
     let gap = Duration::from_millis(150);

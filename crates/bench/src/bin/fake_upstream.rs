@@ -119,25 +119,6 @@ async fn serve(args: Args) -> Result<(), FakeError> {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = if args.threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    };
-    let result = match runtime {
-        Ok(rt) => rt.block_on(serve(args)),
-        Err(e) => Err(FakeError::Io(e)),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let threads = args.threads;
+    switchyard_bench::run_main(threads, serve(args), FakeError::Io)
 }

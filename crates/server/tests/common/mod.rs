@@ -1091,3 +1091,15 @@ pub fn chat_body(model: &str, stream: bool) -> Value {
         "stream": stream,
     })
 }
+
+/// A gateway holding PTB credentials for `openai`, pointed at the fake upstream `up`.
+pub async fn ptb_gateway(up: &Fake) -> TestGateway {
+    let url = up.url.clone();
+    TestGateway::start(move |c| {
+        c.providers.insert(
+            "openai".into(),
+            api_key_provider(&url, Some(PTB_OPENAI_KEY)),
+        );
+    })
+    .await
+}
