@@ -49,6 +49,9 @@ pub enum ErrorKind {
     Unsupported,
     /// The key or endpoint lacks a config field the provider needs (region, resource name...).
     Config,
+    /// HTTP 3xx: a chat API never redirects, and the gateway never follows one (it could send
+    /// the request, and its key, elsewhere). Another attempt may answer.
+    Redirect,
 }
 
 impl ErrorKind {
@@ -69,6 +72,7 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Config => "config",
+            ErrorKind::Redirect => "upstream_redirect",
         }
     }
 
@@ -85,6 +89,7 @@ impl ErrorKind {
                 | ErrorKind::Upstream5xx
                 | ErrorKind::StreamInterrupted
                 | ErrorKind::StreamError
+                | ErrorKind::Redirect
         )
     }
 
@@ -97,8 +102,9 @@ impl ErrorKind {
             402 => ErrorKind::PaymentRequired,
             404 => ErrorKind::NotFound,
             500..=599 => ErrorKind::Upstream5xx,
-            // 2xx/3xx reaching the error path means the body was unusable.
-            200..=399 => ErrorKind::InvalidResponse,
+            300..=399 => ErrorKind::Redirect,
+            // 2xx reaching the error path means the body was unusable.
+            200..=299 => ErrorKind::InvalidResponse,
             _ => ErrorKind::BadRequest,
         }
     }

@@ -73,11 +73,33 @@ pub struct RevokedKey {
 pub struct BalanceView {
     pub org_id: OrgId,
     pub balance_usd: String,
+    /// Leased out to running gateway instances (they hold requests' worst cases from it).
+    pub leased_usd: String,
+    /// Held by requests in flight, as the instances last reported.
     pub held_usd: String,
     pub available_usd: String,
     pub balance_nanos: i64,
+    pub leased_nanos: i64,
     pub held_nanos: i64,
     pub available_nanos: i64,
+}
+
+/// A page of ledger rows and the cursor of the next one (`None` on the last page).
+#[derive(Debug, Serialize)]
+pub struct LedgerPageView {
+    pub data: Vec<LedgerView>,
+    pub next_before: Option<String>,
+}
+
+/// One org's audit: the books recomputed from the rows, open leases with their age.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    #[serde(flatten)]
+    pub audit: switchyard_store::OrgAudit,
+    pub consistent: bool,
+    pub problems: Vec<String>,
+    /// Age in seconds of each lease's oldest hold (same order as `leases`).
+    pub oldest_hold_age_secs: Vec<Option<i64>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -455,17 +477,56 @@ impl<'a> Admin<'a> {
         Ok(balance_view(org.id, b))
     }
 
-    /// Ledger rows, newest first.
-    pub async fn ledger(&self, org: &str, limit: Option<u32>) -> Result<Vec<LedgerView>, ApiError> {
+    /// A page of ledger rows, newest first; `before` is the previous page's `next_before`.
+    pub async fn ledger(
+        &self,
+        org: &str,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<LedgerPageView, ApiError> {
         let org = self.org(org).await?;
         let limit = list_limit(limit)?;
-        let rows = self.store.ledger(org.id, limit).await.map_err(store_err)?;
-        Ok(rows
+        let before = before.map(parse_cursor).transpose()?;
+        let rows = self
+            .store
+            .ledger(org.id, switchyard_store::LedgerPage { limit, before })
+            .await
+            .map_err(store_err)?;
+        let next_before = (rows.len() == limit as usize)
+            .then(|| rows.last().map(cursor))
+            .flatten();
+        Ok(LedgerPageView {
+            data: rows
+                .into_iter()
+                .map(|entry| LedgerView {
+                    amount_usd: usd(entry.amount_nanos),
+                    balance_after_usd: usd(entry.balance_after_nanos),
+                    entry,
+                })
+                .collect(),
+            next_before,
+        })
+    }
+
+    /// Every org's books (or one org's), recomputed from the ledger rows.
+    pub async fn audit(&self, org: Option<&str>) -> Result<Vec<AuditView>, ApiError> {
+        let org = match org {
+            Some(o) => Some(self.org(o).await?.id),
+            None => None,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let audits = self.store.audit(org).await.map_err(store_err)?;
+        Ok(audits
             .into_iter()
-            .map(|entry| LedgerView {
-                amount_usd: usd(entry.amount_nanos),
-                balance_after_usd: usd(entry.balance_after_nanos),
-                entry,
+            .map(|audit| AuditView {
+                consistent: audit.is_consistent(),
+                problems: audit.problems(),
+                oldest_hold_age_secs: audit
+                    .leases
+                    .iter()
+                    .map(|l| l.oldest_hold_at.map(|t| (now - t).whole_seconds()))
+                    .collect(),
+                audit,
             })
             .collect())
     }
@@ -769,12 +830,29 @@ fn balance_view(org_id: OrgId, b: switchyard_store::Balance) -> BalanceView {
     BalanceView {
         org_id,
         balance_usd: usd(b.balance_nanos),
+        leased_usd: usd(b.leased_nanos),
         held_usd: usd(b.held_nanos),
         available_usd: usd(b.available_nanos),
         balance_nanos: b.balance_nanos,
+        leased_nanos: b.leased_nanos,
         held_nanos: b.held_nanos,
         available_nanos: b.available_nanos,
     }
+}
+
+/// A ledger page cursor: `<created_at µs>_<row id>`.
+fn cursor(e: &LedgerEntry) -> String {
+    format!("{}_{}", e.created_at.unix_timestamp_nanos() / 1000, e.id)
+}
+
+fn parse_cursor(text: &str) -> Result<switchyard_store::LedgerCursor, ApiError> {
+    let bad_cursor = || bad("`before` is not a cursor from `next_before`", "before");
+    let (us, id) = text.split_once('_').ok_or_else(bad_cursor)?;
+    let us: i64 = us.parse().map_err(|_| bad_cursor())?;
+    let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|_| bad_cursor())?;
+    let id = id.parse().map_err(|_| bad_cursor())?;
+    Ok(switchyard_store::LedgerCursor { created_at, id })
 }
 
 fn list_limit(limit: Option<u32>) -> Result<u32, ApiError> {
@@ -845,6 +923,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/orgs/{org}/credits", post(add_credits))
         .route("/admin/orgs/{org}/balance", get(balance))
         .route("/admin/orgs/{org}/ledger", get(ledger))
+        .route("/admin/audit", get(audit))
         .route("/admin/orgs/{org}/provider-keys", get(list_provider_keys))
         .route(
             "/admin/orgs/{org}/provider-keys/{provider}",
@@ -911,8 +990,15 @@ struct CreditsBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LimitParams {
+struct LedgerParams {
     limit: Option<u32>,
+    before: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    org: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1019,10 +1105,27 @@ async fn ledger(
     _: AdminAuth,
     State(state): State<Arc<AppState>>,
     Path(org): Path<String>,
-    q: Result<Query<LimitParams>, QueryRejection>,
+    q: Result<Query<LedgerParams>, QueryRejection>,
 ) -> Answer {
     let q = query(q)?;
-    Ok(list(admin(&state).ledger(&org, q.limit).await?))
+    let page = admin(&state)
+        .ledger(&org, q.limit, q.before.as_deref())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "object": "list",
+        "data": page.data,
+        "next_before": page.next_before,
+    }))
+    .into_response())
+}
+
+async fn audit(
+    _: AdminAuth,
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    Ok(list(admin(&state).audit(q.org.as_deref()).await?))
 }
 
 async fn set_provider_key(

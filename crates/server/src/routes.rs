@@ -15,6 +15,10 @@ use crate::state::AppState;
 /// Routes that need no key: health checks, metrics scraping and the public model list.
 pub const OPEN_ROUTES: &[&str] = &["/health", "/metrics", "/v1/models"];
 
+/// The unified front door (stateless; shared by every request).
+static CHAT: std::sync::LazyLock<Arc<crate::pipeline::chat::Chat>> =
+    std::sync::LazyLock::new(|| Arc::new(crate::pipeline::chat::Chat));
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -31,7 +35,7 @@ async fn chat(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    crate::proxy::chat_completions(state, headers, body).await
+    crate::pipeline::handle(state, CHAT.clone(), headers, body).await
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {

@@ -6,7 +6,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::common::impl_store;
 use crate::{Backend, MasterKey, Result, StoreError};
 
 #[derive(Debug, Clone)]
@@ -105,4 +104,21 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, Postgres, Backend::Postgres);
+crate::rows::impl_rows!(PgStore, Postgres);
+crate::orgs::impl_orgs!(PgStore);
+crate::keys::impl_keys!(PgStore);
+crate::ledger::impl_ledger!(PgStore, Postgres);
+crate::logs::impl_logs!(PgStore, Postgres);
+
+impl crate::Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn close(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.close_pools().await;
+            Ok(())
+        })
+    }
+}

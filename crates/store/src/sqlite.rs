@@ -6,7 +6,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::common::impl_store;
 use crate::{Backend, MasterKey, Result, StoreError};
 
 /// File name of the database inside the data directory.
@@ -127,4 +126,21 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite, Backend::Sqlite);
+crate::rows::impl_rows!(SqliteStore, Sqlite);
+crate::orgs::impl_orgs!(SqliteStore);
+crate::keys::impl_keys!(SqliteStore);
+crate::ledger::impl_ledger!(SqliteStore, Sqlite);
+crate::logs::impl_logs!(SqliteStore, Sqlite);
+
+impl crate::Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn close(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.close_pools().await;
+            Ok(())
+        })
+    }
+}

@@ -1,5 +1,5 @@
-//! Glue between routing (pure, borrowed) and the proxy: the org's keys as routing's
-//! [`Availability`], and each attempt with what the proxy needs to run it.
+//! Phase 4 of the unified front door: routing (pure, borrowed) glued to the pipeline — the
+//! org's keys as routing's [`Availability`], and each attempt with what the pipeline needs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -129,7 +129,6 @@ pub fn plan<'r>(
     registry: &'r Registry,
     model: &str,
     org: &OrgKeys,
-    _ptb: &HashMap<String, PtbCredentials>,
 ) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
     let request = parse_model_string(registry, model)?;
     let attempts = build_attempts(registry, &request, &org.availability)?;
