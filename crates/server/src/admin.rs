@@ -158,6 +158,12 @@ pub struct LogsParams {
     pub provider: Option<String>,
     /// Only rows older than this RFC 3339 time (page with the last row's `created_at`).
     pub before: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// `name:value` of a custom property.
+    pub property: Option<String>,
+    /// The request id the caller sent (`x-switchyard-request-id` / `Helicone-Request-Id`).
+    pub client_request_id: Option<String>,
 }
 
 /// A BYOK provider key to store: exactly one kind of secret plus the provider's settings.
@@ -773,6 +779,15 @@ impl<'a> Admin<'a> {
         let mut query = LogQuery::new(org.id, list_limit(params.limit)?);
         query.status = params.status;
         query.provider = clean(params.provider);
+        query.user_id = clean(params.user_id);
+        query.session_id = clean(params.session_id);
+        query.client_request_id = clean(params.client_request_id);
+        if let Some(p) = clean(params.property) {
+            let (name, value) = p
+                .split_once(':')
+                .ok_or_else(|| bad("`property` must be `name:value`", "property"))?;
+            query.property = Some((name.trim().to_ascii_lowercase(), value.to_owned()));
+        }
         if let Some(before) = clean(params.before) {
             let t = OffsetDateTime::parse(&before, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| bad(format!("`before` is not an RFC 3339 time: {e}"), "before"))?;

@@ -83,6 +83,15 @@ impl AttemptRecord {
                 i128::from(self.created_us) * 1000,
             )
             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            route: None,
+            target_url: None,
+            ttfb_ms: None,
+            session_id: None,
+            session_path: None,
+            session_name: None,
+            cache_status: None,
+            cache_saved_nanos: None,
+            client_request_id: None,
         }
     }
 }

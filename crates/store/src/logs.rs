@@ -80,7 +80,16 @@ macro_rules! impl_logs {
                             )
                             .push_bind(r.request_body.as_deref())
                             .push_bind(r.response_body.as_deref())
-                            .push_bind($crate::types::to_us(r.created_at));
+                            .push_bind($crate::types::to_us(r.created_at))
+                            .push_bind(r.route.as_deref())
+                            .push_bind(r.target_url.as_deref())
+                            .push_bind(r.ttfb_ms)
+                            .push_bind(r.session_id.as_deref())
+                            .push_bind(r.session_path.as_deref())
+                            .push_bind(r.session_name.as_deref())
+                            .push_bind(r.cache_status.as_deref())
+                            .push_bind(r.cache_saved_nanos)
+                            .push_bind(r.client_request_id.as_deref());
                     });
                     qb.push(" ON CONFLICT (id) DO NOTHING");
                     qb.build().execute(&mut **tx).await?;
@@ -211,6 +220,22 @@ macro_rules! impl_logs {
                     }
                     if let Some(provider) = &q.provider {
                         qb.push(" AND provider = ").push_bind(provider.as_str());
+                    }
+                    if let Some(user) = &q.user_id {
+                        qb.push(" AND user_id = ").push_bind(user.as_str());
+                    }
+                    if let Some(id) = &q.client_request_id {
+                        qb.push(" AND client_request_id = ").push_bind(id.as_str());
+                    }
+                    if let Some(session) = &q.session_id {
+                        qb.push(" AND session_id = ").push_bind(session.as_str());
+                    }
+                    if let Some((name, value)) = &q.property {
+                        qb.push(" AND ")
+                            .push(Self::PROPERTY_SQL.0)
+                            .push_bind(name.as_str())
+                            .push(Self::PROPERTY_SQL.1)
+                            .push_bind(value.as_str());
                     }
                     if let Some(before) = q.before {
                         qb.push(" AND created_at < ")

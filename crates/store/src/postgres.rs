@@ -104,6 +104,12 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// `<.0> name <.1> value`: a custom property's value equals a given one (properties are
+    /// a JSON object in a text column; header names cannot hold a `"`).
+    const PROPERTY_SQL: (&'static str, &'static str) = ("(properties::jsonb ->> ", ") = ");
+}
+
 crate::rows::impl_rows!(PgStore, Postgres);
 crate::orgs::impl_orgs!(PgStore);
 crate::keys::impl_keys!(PgStore);

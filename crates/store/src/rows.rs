@@ -5,9 +5,10 @@ pub(crate) const LOG_COLUMNS: &str =
     "id, org_id, key_id, model, endpoint, provider, billing_mode, \
      status, error_type, attempts, prompt_tokens, completion_tokens, cached_tokens, \
      cache_write_tokens, reasoning_tokens, cost_nanos, latency_ms, ttft_ms, overhead_us, stream, \
-     user_id, properties, request_body, response_body, created_at";
+     user_id, properties, request_body, response_body, created_at, route, target_url, ttfb_ms, \
+     session_id, session_path, session_name, cache_status, cache_saved_nanos, client_request_id";
 
-/// Rows per INSERT statement: 25 columns × 200 stays under every backend's
+/// Rows per INSERT statement: 34 columns × 200 stays under every backend's
 /// bound-parameter limit (SQLite 32766, Postgres 65535).
 pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 200;
 
@@ -209,6 +210,15 @@ macro_rules! impl_rows {
                     request_body: r.try_get("request_body")?,
                     response_body: r.try_get("response_body")?,
                     created_at: $crate::types::from_us(r.try_get("created_at")?, T)?,
+                    route: r.try_get("route")?,
+                    target_url: r.try_get("target_url")?,
+                    ttfb_ms: r.try_get("ttfb_ms")?,
+                    session_id: r.try_get("session_id")?,
+                    session_path: r.try_get("session_path")?,
+                    session_name: r.try_get("session_name")?,
+                    cache_status: r.try_get("cache_status")?,
+                    cache_saved_nanos: r.try_get("cache_saved_nanos")?,
+                    client_request_id: r.try_get("client_request_id")?,
                 })
             }
         }

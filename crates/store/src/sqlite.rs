@@ -126,6 +126,13 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `<.0> name <.1> value`: a custom property's value equals a given one (properties are
+    /// a JSON object in a text column; header names cannot hold a `"`).
+    const PROPERTY_SQL: (&'static str, &'static str) =
+        ("json_extract(properties, '$.\"' || ", " || '\"') = ");
+}
+
 crate::rows::impl_rows!(SqliteStore, Sqlite);
 crate::orgs::impl_orgs!(SqliteStore);
 crate::keys::impl_keys!(SqliteStore);

@@ -449,6 +449,30 @@ pub struct LogRow {
     /// Stored with microsecond precision.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The front door: `chat` (unified API) or `proxy` (passthrough).
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Passthrough only: the upstream URL, query parameters that may carry secrets removed.
+    #[serde(default)]
+    pub target_url: Option<String>,
+    /// Time to the first byte of the upstream's answer.
+    #[serde(default)]
+    pub ttfb_ms: Option<i64>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub session_path: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// `hit` or `miss` when the response cache was asked; `None` when it was not.
+    #[serde(default)]
+    pub cache_status: Option<String>,
+    /// What a cache hit saved: the cost of the answer it replayed.
+    #[serde(default)]
+    pub cache_saved_nanos: Option<i64>,
+    /// The caller's own id for the request, when it sent one.
+    #[serde(default)]
+    pub client_request_id: Option<String>,
 }
 
 /// Filters for `recent_logs`. Newest first.
@@ -460,6 +484,11 @@ pub struct LogQuery {
     pub provider: Option<String>,
     /// Only rows strictly older than this (keyset pagination).
     pub before: Option<OffsetDateTime>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// A custom property's name and value.
+    pub property: Option<(String, String)>,
+    pub client_request_id: Option<String>,
 }
 
 impl LogQuery {
@@ -470,6 +499,10 @@ impl LogQuery {
             status: None,
             provider: None,
             before: None,
+            user_id: None,
+            session_id: None,
+            property: None,
+            client_request_id: None,
         }
     }
 }

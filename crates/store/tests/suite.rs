@@ -17,6 +17,7 @@ both_backends!(
     provider_keys_wrong_or_missing_master_key,
     provider_secret_not_in_database,
     logs_round_trip_filters_and_spend,
+    logs_filter_on_user_session_property_and_client_id,
     log_writer_10k_rows_flushed_on_shutdown,
     log_writer_flushes_on_interval,
     log_writer_counts_drops_when_full,
@@ -454,6 +455,61 @@ async fn logs_round_trip_filters_and_spend(h: Arc<Harness>) {
         .await
         .unwrap();
     assert_eq!(o.iter().map(|r| r.requests).sum::<i64>(), 1);
+}
+
+async fn logs_filter_on_user_session_property_and_client_id(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap().id;
+    // Whole seconds: the store keeps microseconds.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        let mut r = sample_log(org, i, now + time::Duration::milliseconds(i as i64));
+        r.user_id = Some(format!("u{}", i % 2));
+        r.session_id = (i < 3).then(|| "s-1".to_owned());
+        r.session_path = Some(format!("/root/{i}"));
+        r.session_name = Some("checkout".into());
+        r.properties.insert(
+            "tier".into(),
+            if i == 4 { "gold".into() } else { "free".into() },
+        );
+        r.route = Some(if i == 5 { "proxy" } else { "chat" }.into());
+        r.target_url = (i == 5).then(|| "https://api.openai.com/v1/chat/completions".into());
+        r.ttfb_ms = Some(i as i64);
+        r.client_request_id = (i == 2).then(|| "client-abc".to_owned());
+        r.cache_status = (i == 1).then(|| "hit".to_owned());
+        r.cache_saved_nanos = (i == 1).then_some(1234);
+        rows.push(r);
+    }
+    s.insert_logs(&rows).await.unwrap();
+    let query = |f: &dyn Fn(&mut LogQuery)| {
+        let mut q = LogQuery::new(org, 100);
+        f(&mut q);
+        q
+    };
+    let ids = |rows: Vec<LogRow>| {
+        let mut v: Vec<uuid::Uuid> = rows.into_iter().map(|r| r.id).collect();
+        v.sort();
+        v
+    };
+    let want = |idx: &[usize]| {
+        let mut v: Vec<uuid::Uuid> = idx.iter().map(|i| rows[*i].id).collect();
+        v.sort();
+        v
+    };
+    let q = query(&|q| q.user_id = Some("u1".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[1, 3, 5]));
+    let q = query(&|q| q.session_id = Some("s-1".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[0, 1, 2]));
+    let q = query(&|q| q.property = Some(("tier".into(), "gold".into())));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[4]));
+    let q = query(&|q| q.client_request_id = Some("client-abc".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[2]));
+    // Every new column round-trips.
+    let back = s.get_log(org, rows[5].id).await.unwrap().unwrap();
+    assert_eq!(back, rows[5]);
+    let back = s.get_log(org, rows[1].id).await.unwrap().unwrap();
+    assert_eq!(back, rows[1]);
 }
 
 async fn log_writer_10k_rows_flushed_on_shutdown(h: Arc<Harness>) {

@@ -83,6 +83,15 @@ pub enum AdminCommand {
         /// Only requests served by this provider.
         #[arg(long)]
         provider: Option<String>,
+        /// Only this user's requests (`x-switchyard-user-id` / `Helicone-User-Id`).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this session's requests.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only requests with this custom property, as `name:value`.
+        #[arg(long)]
+        property: Option<String>,
     },
     /// Show an org's spend per day, provider and billing mode.
     Spend {
@@ -473,6 +482,9 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             limit,
             status,
             provider,
+            user,
+            session,
+            property,
         } => {
             let rows = admin
                 .logs(
@@ -481,7 +493,10 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
                         limit,
                         status,
                         provider,
-                        before: None,
+                        user_id: user,
+                        session_id: session,
+                        property,
+                        ..LogsParams::default()
                     },
                 )
                 .await?;

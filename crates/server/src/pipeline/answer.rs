@@ -162,7 +162,7 @@ pub async fn deliver<R: AnswerReader>(
             let debit = settle(&fin.ctx, hold, cost.as_ref());
             let mut row = fin.ctx.log_row(200);
             fill_usage(&mut row, &whole.usage, cost.as_ref());
-            if fin.ctx.key.org.store_bodies {
+            if fin.ctx.store_response() {
                 row.response_body = Some(truncated(&whole.body));
             }
             let mut res = (StatusCode::OK, whole.body).into_response();
@@ -187,14 +187,8 @@ pub async fn deliver<R: AnswerReader>(
             let mut res = (StatusCode::OK, body).into_response();
             res.headers_mut().extend(headers);
             let _ = reply.send(res);
-            let (usage, error) = forward(
-                &mut fin.ctx,
-                &attempt.provider.id,
-                response,
-                translator,
-                tx,
-            )
-            .await;
+            let (usage, error) =
+                forward(&mut fin.ctx, &attempt.provider.id, response, translator, tx).await;
             let cost = price(&fin.state, endpoint, &usage);
             let debit = settle(&fin.ctx, hold, cost.as_ref());
             let mut row = fin.ctx.log_row(200);

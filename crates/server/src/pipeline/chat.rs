@@ -78,6 +78,10 @@ impl FrontDoor for Chat {
     type Request = ChatRequest;
     type Reader = ChatReader;
 
+    fn route(&self) -> &'static str {
+        "chat"
+    }
+
     fn parse(&self, ctx: &mut RequestCtx, body: Bytes) -> Result<ChatRequest, ApiError> {
         ctx.store_body(&body);
         let value = parse_request(&body)?;

@@ -28,6 +28,60 @@ pub struct Served {
     pub billing: BillingMode,
 }
 
+/// What the caller said about the request in headers, for the log row: ours
+/// (`x-switchyard-*`) or, so that a Helicone user switches with no code change, Helicone's.
+#[derive(Clone, Debug, Default)]
+pub struct Observability {
+    pub user_id: Option<String>,
+    pub properties: BTreeMap<String, String>,
+    pub session_id: Option<String>,
+    pub session_path: Option<String>,
+    pub session_name: Option<String>,
+    pub omit_request: bool,
+    pub omit_response: bool,
+    pub client_request_id: Option<String>,
+}
+
+/// The longest user id, session field or caller request id kept.
+const MAX_FIELD_LEN: usize = 256;
+
+impl Observability {
+    pub fn from_headers(headers: &HeaderMap) -> Observability {
+        let field = |ours: &str, helicone: &str| {
+            header_str(headers, ours)
+                .or_else(|| header_str(headers, helicone))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.chars().take(MAX_FIELD_LEN).collect::<String>())
+        };
+        let flag = |ours: &str, helicone: &str| {
+            field(ours, helicone).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        };
+        let mut properties = BTreeMap::new();
+        for (name, value) in headers {
+            let name = name.as_str();
+            let prop = name
+                .strip_prefix("x-switchyard-property-")
+                .or_else(|| name.strip_prefix("helicone-property-"));
+            if let (Some(prop), Ok(v)) = (prop, value.to_str()) {
+                if properties.len() < MAX_PROPERTIES && !prop.is_empty() {
+                    properties.insert(prop.to_owned(), v.chars().take(MAX_PROPERTY_LEN).collect());
+                }
+            }
+        }
+        Observability {
+            user_id: field("x-switchyard-user-id", "helicone-user-id"),
+            properties,
+            session_id: field("x-switchyard-session-id", "helicone-session-id"),
+            session_path: field("x-switchyard-session-path", "helicone-session-path"),
+            session_name: field("x-switchyard-session-name", "helicone-session-name"),
+            omit_request: flag("x-switchyard-omit-request", "helicone-omit-request"),
+            omit_response: flag("x-switchyard-omit-response", "helicone-omit-response"),
+            client_request_id: field("x-switchyard-request-id", "helicone-request-id"),
+        }
+    }
+}
+
 pub struct RequestCtx {
     pub id: Uuid,
     pub started: Instant,
@@ -35,8 +89,13 @@ pub struct RequestCtx {
     pub key: Arc<AuthedKey>,
     pub model: String,
     pub stream: bool,
-    pub user_id: Option<String>,
-    pub properties: BTreeMap<String, String>,
+    pub obs: Observability,
+    /// `chat` or `proxy`.
+    pub route: &'static str,
+    /// Passthrough: the upstream URL without secret-looking query parameters.
+    pub target_url: Option<String>,
+    /// Time to the first byte of the answering upstream's response.
+    pub ttfb: Option<Duration>,
     pub request_body: Option<String>,
     pub attempts: Vec<AttemptReport>,
     /// Time spent waiting on upstreams (not the gateway's own overhead).
@@ -48,8 +107,12 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub fn new(started: Instant, key: Arc<AuthedKey>, headers: &HeaderMap) -> RequestCtx {
-        let (user_id, properties) = custom_properties(headers);
+    pub fn new(
+        started: Instant,
+        key: Arc<AuthedKey>,
+        headers: &HeaderMap,
+        route: &'static str,
+    ) -> RequestCtx {
         RequestCtx {
             id: Uuid::now_v7(),
             started,
@@ -57,8 +120,10 @@ impl RequestCtx {
             key,
             model: String::new(),
             stream: false,
-            user_id,
-            properties,
+            obs: Observability::from_headers(headers),
+            route,
+            target_url: None,
+            ttfb: None,
             request_body: None,
             attempts: Vec::new(),
             upstream_time: Duration::ZERO,
@@ -69,9 +134,14 @@ impl RequestCtx {
     }
 
     pub fn store_body(&mut self, bytes: &[u8]) {
-        if self.key.org.store_bodies {
+        if self.key.org.store_bodies && !self.obs.omit_request {
             self.request_body = Some(truncated(bytes));
         }
+    }
+
+    /// Whether the answer's body goes into the log.
+    pub fn store_response(&self) -> bool {
+        self.key.org.store_bodies && !self.obs.omit_response
     }
 
     /// The gateway's own time: everything but the waits on upstreams. For a stream, the time
@@ -109,11 +179,20 @@ impl RequestCtx {
             ttft_ms: self.ttft.map(|t| t.as_millis() as i64),
             overhead_us: Some(self.overhead().as_micros() as i64),
             stream: self.stream,
-            user_id: self.user_id.clone(),
-            properties: self.properties.clone(),
+            user_id: self.obs.user_id.clone(),
+            properties: self.obs.properties.clone(),
             request_body: self.request_body.clone(),
             response_body: None,
             created_at: self.created_at,
+            route: Some(self.route.to_owned()),
+            target_url: self.target_url.clone(),
+            ttfb_ms: self.ttfb.map(|t| t.as_millis() as i64),
+            session_id: self.obs.session_id.clone(),
+            session_path: self.obs.session_path.clone(),
+            session_name: self.obs.session_name.clone(),
+            cache_status: None,
+            cache_saved_nanos: None,
+            client_request_id: self.obs.client_request_id.clone(),
         }
     }
 }
@@ -139,20 +218,4 @@ pub fn truncated(bytes: &[u8]) -> String {
 
 pub fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// `x-switchyard-user-id` and `x-switchyard-property-<name>` headers.
-fn custom_properties(headers: &HeaderMap) -> (Option<String>, BTreeMap<String, String>) {
-    let user = header_str(headers, "x-switchyard-user-id").map(|s| s.chars().take(256).collect());
-    let mut props = BTreeMap::new();
-    for (name, value) in headers {
-        if let Some(prop) = name.as_str().strip_prefix("x-switchyard-property-") {
-            if let Ok(v) = value.to_str() {
-                if props.len() < MAX_PROPERTIES {
-                    props.insert(prop.to_owned(), v.chars().take(MAX_PROPERTY_LEN).collect());
-                }
-            }
-        }
-    }
-    (user, props)
 }

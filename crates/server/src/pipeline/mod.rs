@@ -53,6 +53,9 @@ pub trait FrontDoor: Send + Sync + 'static {
     /// Reads the answer of one attempt.
     type Reader: AnswerReader;
 
+    /// The log row's `route`: `chat` or `proxy`.
+    fn route(&self) -> &'static str;
+
     /// Phase 3: parses the body (400 on bad input); sets `ctx.model` and `ctx.stream`.
     fn parse(&self, ctx: &mut RequestCtx, body: Bytes) -> Result<Self::Request, ApiError>;
 
@@ -196,7 +199,7 @@ pub async fn handle<F: FrontDoor>(
         Ok(k) => k,
         Err(e) => return refuse(&state, None, e),
     };
-    let mut ctx = RequestCtx::new(started, key, &headers);
+    let mut ctx = RequestCtx::new(started, key, &headers, door.route());
     let bytes = match read_body(body, state.config.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return refuse(&state, Some(&ctx), e),

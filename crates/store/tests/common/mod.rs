@@ -239,5 +239,14 @@ pub fn sample_log(org: OrgId, i: usize, at: OffsetDateTime) -> LogRow {
         request_body: Some(format!("{{\"i\":{i}}}")),
         response_body: None,
         created_at: at,
+        route: None,
+        target_url: None,
+        ttfb_ms: None,
+        session_id: None,
+        session_path: None,
+        session_name: None,
+        cache_status: None,
+        cache_saved_nanos: None,
+        client_request_id: None,
     }
 }
