@@ -7,11 +7,13 @@
 //!
 //! Pure: no network, no database.
 
+mod lifecycle;
 mod load;
 mod registry;
 mod spec;
 mod types;
 
+pub use lifecycle::{parse_date, Lifecycle, LifecycleStatus, Retirement};
 pub use load::{RegistryErrors, RegistryIssue};
 pub use registry::{Registry, Unpriced};
 pub use types::{

@@ -34,14 +34,9 @@ pub fn reservation_nanos(request: &Value, body_len: usize, endpoint: &Endpoint) 
     let prompt = prompt_upper_bound(body_len);
     let output = output_upper_bound(request, endpoint);
     let tier = endpoint.pricing.tier_for(prompt);
-    let one = Decimal::ONE;
     // Every prompt token could be a cache write, the dearest kind of input.
-    let input_mult = [tier.cache.write_5m, tier.cache.write_1h, tier.cache.read]
-        .into_iter()
-        .flatten()
-        .fold(one, Decimal::max);
     let output_rate = tier.thinking.map_or(tier.output, |t| t.max(tier.output));
-    let usd = Decimal::from(prompt) * tier.input * input_mult
+    let usd = Decimal::from(prompt) * tier.max_input_rate()
         + Decimal::from(output) * output_rate
         + tier.request.unwrap_or_default();
     use rust_decimal::prelude::ToPrimitive;

@@ -121,6 +121,10 @@ fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoin
         unsupported_parameters: Vec::new(),
         supported_plugins: Vec::new(),
         config: DeploymentConfig::default(),
+        lifecycle: Default::default(),
+        // Unpriced, so no price list to trace.
+        pricing_source: String::new(),
+        pricing_checked: time::Date::MIN,
     }
 }
 

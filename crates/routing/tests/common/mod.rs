@@ -55,6 +55,9 @@ tokenizer = "GPT"
 /// router (10, 0.5+1), house (require_explicit_routing, 0.1+0.1). m2 on beta only, not PTB, with a
 /// provider model id containing a slash.
 const ENDPOINTS: &str = r#"
+pricing_source = "https://maker.test/pricing"
+pricing_checked = "2026-11-01"
+
 [[endpoint]]
 model = "m1"
 provider = "alpha"

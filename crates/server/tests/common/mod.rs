@@ -1070,7 +1070,7 @@ pub fn rates(e: &Endpoint) -> Rates {
     Rates {
         input: t.input,
         output: t.output,
-        cache_read: t.input * t.cache.read.unwrap_or(Decimal::ONE),
+        cache_read: t.cache_read_rate(),
     }
 }
 
