@@ -136,7 +136,9 @@ pub fn plan<'r>(
     _ptb: &HashMap<String, PtbCredentials>,
 ) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
     let request = parse_model_string(registry, model)?;
-    let attempts = build_attempts(registry, &request, &org.availability)?;
+    // Lifecycle dates are UTC days: a model retired "on 2026-12-01" is gone from 00:00 UTC.
+    let today = time::OffsetDateTime::now_utc().date();
+    let attempts = build_attempts(registry, &request, &org.availability, today)?;
     let mut out = Vec::with_capacity(attempts.len());
     for a in &attempts {
         let billing = match &a.billing {
