@@ -185,6 +185,11 @@ fn every_outcome_kind_is_reported() {
         (2, 1)
     );
     assert_eq!(openai.coverage_percent(), Some(dec!(50.0)));
+    // gpt-omitted is left out on purpose: 2 of the 3 others.
+    assert_eq!(
+        openai.coverage_percent_excluding_acknowledged(),
+        Some(dec!(66.7))
+    );
     let bedrock = &r.providers[0];
     assert_eq!(
         (bedrock.matched, bedrock.agreeing, bedrock.disagreeing),

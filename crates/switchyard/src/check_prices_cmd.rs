@@ -97,6 +97,20 @@ pub fn run(args: CheckPricesArgs, registry_dir: Option<&Path>) -> ExitCode {
     }
 }
 
+/// `have/theirs (pct%)`, and the percentage without acknowledged omissions when there are some.
+fn coverage(p: &switchyard_registry::check::ProviderSummary) -> String {
+    let Some(pct) = p.coverage_percent() else {
+        return "-".to_owned();
+    };
+    let mut s = format!("{}/{} ({pct}%)", p.we_have, p.their_current);
+    if p.ours_missing_acknowledged > 0 {
+        if let Some(x) = p.coverage_percent_excluding_acknowledged() {
+            write!(s, ", {x}% without acknowledged omissions").unwrap();
+        }
+    }
+    s
+}
+
 /// The per-provider table and the totals.
 pub fn summary(r: &PriceCheck) -> String {
     let mut out = String::new();
@@ -121,10 +135,7 @@ pub fn summary(r: &PriceCheck) -> String {
     .unwrap();
     let mut total = switchyard_registry::check::ProviderSummary::default();
     for p in &r.providers {
-        let cov = match p.coverage_percent() {
-            Some(pct) => format!("{}/{} ({pct}%)", p.we_have, p.their_current),
-            None => "-".to_owned(),
-        };
+        let cov = coverage(p);
         writeln!(
             out,
             "{:<18} {:>7} {:>6} {:>8} {:>5} {:>14} {:>12} {:>9}  {cov}",
@@ -148,9 +159,7 @@ pub fn summary(r: &PriceCheck) -> String {
         total.their_current += p.their_current;
         total.we_have += p.we_have;
     }
-    let cov = total.coverage_percent().map_or("-".to_owned(), |pct| {
-        format!("{}/{} ({pct}%)", total.we_have, total.their_current)
-    });
+    let cov = coverage(&total);
     writeln!(
         out,
         "{:<18} {:>7} {:>6} {:>8} {:>5} {:>14} {:>12} {:>9}  {cov}",

@@ -75,10 +75,21 @@ pub struct ProviderSummary {
 impl ProviderSummary {
     /// `we_have / their_current` in percent, one decimal; `None` when they list none.
     pub fn coverage_percent(&self) -> Option<Decimal> {
-        (self.their_current > 0).then(|| {
-            (Decimal::from(self.we_have * 100) / Decimal::from(self.their_current)).round_dp(1)
-        })
+        percent(self.we_have, self.their_current)
     }
+
+    /// Coverage with acknowledged omissions (retired in fact, not a chat model) left out of
+    /// their count.
+    pub fn coverage_percent_excluding_acknowledged(&self) -> Option<Decimal> {
+        percent(
+            self.we_have,
+            self.their_current - self.ours_missing_acknowledged,
+        )
+    }
+}
+
+fn percent(part: usize, whole: usize) -> Option<Decimal> {
+    (whole > 0).then(|| (Decimal::from(part * 100) / Decimal::from(whole)).round_dp(1))
 }
 
 /// One field of one endpoint where we and they differ.
