@@ -84,18 +84,10 @@ pub fn usage_bound(
     }
 }
 
-fn cache_rates(tier: &Tier) -> [Option<Decimal>; 3] {
-    let c = &tier.cache;
-    [c.read, c.write_5m, c.write_1h].map(|m| m.map(|m| m * tier.input))
-}
-
 /// The dearest rate any kind of prompt token can be billed at in a tier: plain input, cache
-/// writes (every prompt token could be one) and the input rates of other modalities.
+/// reads and writes (every prompt token could be one) and the input rates of other modalities.
 fn dearest_input_rate(tier: &Tier) -> Decimal {
-    let mut rate = tier.input;
-    for r in cache_rates(tier).into_iter().flatten() {
-        rate = rate.max(r);
-    }
+    let mut rate = tier.max_input_rate();
     for m in [&tier.image, &tier.audio, &tier.video, &tier.file]
         .into_iter()
         .flatten()

@@ -121,6 +121,10 @@ fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoin
         unsupported_parameters: Vec::new(),
         supported_plugins: Vec::new(),
         config: DeploymentConfig::default(),
+        lifecycle: Default::default(),
+        // Unpriced, so no price list to trace.
+        pricing_source: String::new(),
+        pricing_checked: time::Date::MIN,
     }
 }
 
@@ -131,7 +135,9 @@ pub fn plan<'r>(
     org: &OrgKeys,
 ) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
     let request = parse_model_string(registry, model)?;
-    let attempts = build_attempts(registry, &request, &org.availability)?;
+    // Lifecycle dates are UTC days: a model retired "on 2026-12-01" is gone from 00:00 UTC.
+    let today = time::OffsetDateTime::now_utc().date();
+    let attempts = build_attempts(registry, &request, &org.availability, today)?;
     let mut out = Vec::with_capacity(attempts.len());
     for a in &attempts {
         let billing = match &a.billing {

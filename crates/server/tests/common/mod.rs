@@ -1116,7 +1116,7 @@ pub fn rates(e: &Endpoint) -> Rates {
     Rates {
         input: t.input,
         output: t.output,
-        cache_read: t.input * t.cache.read.unwrap_or(Decimal::ONE),
+        cache_read: t.cache_read_rate(),
     }
 }
 
