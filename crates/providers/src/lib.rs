@@ -8,8 +8,10 @@ pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
 pub mod error;
+pub mod exchange;
 pub mod google;
 pub mod openai;
+pub mod request;
 pub mod sse;
 pub mod usage;
 
