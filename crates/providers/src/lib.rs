@@ -13,6 +13,7 @@ pub mod google;
 pub mod openai;
 pub mod request;
 pub mod sse;
+pub mod tap;
 pub mod usage;
 
 pub use adapter::{

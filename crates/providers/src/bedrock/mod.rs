@@ -26,6 +26,7 @@ pub mod sigv4;
 mod stream;
 mod types;
 mod upstream;
+mod usage;
 
 pub use eventstream::{
     encode_message, DecodeError, EventStreamDecoder, Header, HeaderValue, Message,
@@ -41,3 +42,4 @@ pub use types::{
     SIGNING_SERVICE,
 };
 pub use upstream::{build, ChatStream};
+pub use usage::{usage_from_converse, usage_from_invocation_metrics};
