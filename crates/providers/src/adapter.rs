@@ -25,6 +25,7 @@ use serde_json::Value;
 use switchyard_cost::Usage;
 use switchyard_registry::{Provider, WireFormat};
 
+pub use crate::bound::UsageBound;
 pub use crate::exchange::{Adapter, AnswerFormat, Exchange, MappedResponse, Prepared};
 pub use crate::request::{Credentials, RequestOptions, Target, UpstreamRequest};
 
@@ -81,6 +82,27 @@ pub fn prepare(
         request: upstream,
         exchange: Exchange::new(target, credentials, request, opts, adapter, format),
     })
+}
+
+/// An upper bound of what the provider can bill for `request` as [`prepare`] would send it to
+/// `target`: for the pass-through-billing hold, priced with [`UsageBound::max_cost`]. Fails
+/// where `prepare` would (the request cannot be expressed for this provider) and when no bound
+/// is known (parts bounded only by an unknown context length).
+pub fn usage_bound(target: &Target<'_>, request: &Value) -> Result<UsageBound, ProviderError> {
+    if !request.is_object() {
+        return Err(ProviderError::unsupported(
+            target.provider_id(),
+            "request body must be a JSON object",
+        ));
+    }
+    match Adapter::for_provider(target.provider) {
+        Adapter::OpenAi => openai::usage_bound(target, request),
+        Adapter::Azure => openai::usage_bound(target, request),
+        Adapter::Anthropic => anthropic::usage_bound(target, request),
+        Adapter::Bedrock => bedrock::usage_bound(target, request),
+        Adapter::Vertex => google::vertex_usage_bound(target, request),
+        Adapter::Google => google::build_native(target).map(|_| UsageBound::default()),
+    }
 }
 
 impl Exchange {

@@ -7,6 +7,7 @@ pub mod adapter;
 pub mod anthropic;
 pub mod azure;
 pub mod bedrock;
+pub mod bound;
 pub mod error;
 pub mod exchange;
 pub mod google;
@@ -17,7 +18,7 @@ pub mod tap;
 pub mod usage;
 
 pub use adapter::{
-    prepare, Adapter, AnswerFormat, Credentials, Exchange, MappedResponse, Prepared,
+    prepare, usage_bound, Adapter, AnswerFormat, Credentials, Exchange, MappedResponse, Prepared,
     RequestOptions, StreamTranslator, Target, UpstreamRequest,
 };
 pub use error::{ErrorKind, ProviderError, Secret};

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use switchyard_registry::{
     AuthStyle, ConfigField, DeploymentConfig, Endpoint, Parameter, Provider,
 };
@@ -168,6 +168,57 @@ pub fn removed_fields(endpoint: &Endpoint, request: &Value) -> Vec<&'static str>
         }
     }
     out
+}
+
+/// Token limits in the spelling the endpoint does not take, renamed (not dropped: dropping one
+/// would silently lift the caller's cap): `(new name, value)`.
+pub(crate) fn renamed_limits<'v>(
+    endpoint: &Endpoint,
+    obj: &'v Map<String, Value>,
+) -> Vec<(&'static str, &'v Value)> {
+    let unsupported = |p: Parameter| endpoint.unsupported_parameters.contains(&p);
+    let mut out = Vec::new();
+    for (from, to, p_from, p_to) in [
+        (
+            "max_tokens",
+            "max_completion_tokens",
+            Parameter::MaxTokens,
+            Parameter::MaxCompletionTokens,
+        ),
+        (
+            "max_completion_tokens",
+            "max_tokens",
+            Parameter::MaxCompletionTokens,
+            Parameter::MaxTokens,
+        ),
+    ] {
+        if unsupported(p_from) && !unsupported(p_to) && !obj.contains_key(to) {
+            if let Some(v) = obj.get(from) {
+                out.push((to, v));
+            }
+        }
+    }
+    out
+}
+
+/// The value the outbound body carries for a top-level field: the caller's, unless removed for
+/// this endpoint, or the renamed token limit (what `openai::request_body` writes, without writing it).
+pub(crate) fn sent_value<'v>(
+    endpoint: &Endpoint,
+    request: &'v Value,
+    name: &str,
+) -> Option<&'v Value> {
+    let obj = request.as_object()?;
+    if let Some((_, v)) = renamed_limits(endpoint, obj)
+        .into_iter()
+        .find(|(to, _)| *to == name)
+    {
+        return Some(v);
+    }
+    if removed_fields(endpoint, request).contains(&name) {
+        return None;
+    }
+    obj.get(name)
 }
 
 /// The caller's body without the endpoint's unsupported parameters (a copy only when one is

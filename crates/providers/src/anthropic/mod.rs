@@ -5,14 +5,17 @@
 //! normalised [`switchyard_cost::Usage`]. Used for the native API, Bedrock InvokeModel and Vertex
 //! rawPredict (the [`AnthropicOptions`] say which body fields each one wants).
 
+pub(crate) mod bound;
 mod request;
 mod response;
 mod stream;
 mod types;
 mod upstream;
 
+pub use bound::usage_bound;
 pub use request::{
     to_messages_request, to_messages_request_with, DEFAULT_MAX_TOKENS, JSON_RESPONSE_TOOL,
+    WEB_SEARCH_MAX_USES,
 };
 pub use response::{finish_reason, openai_usage, response_to_openai};
 pub use stream::StreamTranslator;

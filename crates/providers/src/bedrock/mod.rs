@@ -20,6 +20,7 @@
 //! (Bearer) auth, and non-Anthropic models on Bedrock (Llama, Nova, ...), whose InvokeModel bodies
 //! are model-specific; the Converse API would be the way to add them.
 
+mod bound;
 pub mod eventstream;
 mod invoke;
 pub mod sigv4;
@@ -28,6 +29,7 @@ mod types;
 mod upstream;
 mod usage;
 
+pub use bound::usage_bound;
 pub use eventstream::{
     encode_message, DecodeError, EventStreamDecoder, Header, HeaderValue, Message,
 };

@@ -10,11 +10,15 @@
 //! byte for byte; they are only read to capture usage, and a stream chunk is re-written only when
 //! it carries usage the caller did not ask for.
 
+mod bound;
+pub(crate) mod chat_bound;
 mod response;
 mod stream;
 
 /// Re-exported from its leaf module: every native format applies the same removal.
 pub use crate::request::removed_fields;
+pub use bound::usage_bound;
+pub use chat_bound::WEB_SEARCH_FALLBACK_CALLS;
 pub use response::map_response;
 pub use stream::OpenAiStream;
 pub use switchyard_registry::StreamUsage;
@@ -22,10 +26,12 @@ pub use switchyard_registry::StreamUsage;
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Map, Value};
-use switchyard_registry::{ConfigField, Endpoint, Parameter, Provider};
+use switchyard_registry::{ConfigField, Endpoint, Provider};
 
 use crate::error::ProviderError;
-use crate::request::{base_headers, Credentials, RequestOptions, Target, UpstreamRequest};
+use crate::request::{
+    base_headers, renamed_limits, Credentials, RequestOptions, Target, UpstreamRequest,
+};
 
 /// How a provider reports stream usage: registry data (`stream_usage` in providers.toml).
 pub fn stream_usage(provider: &Provider) -> StreamUsage {
@@ -151,29 +157,11 @@ pub fn request_body(
     let mut remove = removed_fields(endpoint, request);
     let mut set: Vec<(&str, Value)> = vec![("model", Value::String(model.to_owned()))];
 
-    // A token limit in the spelling the endpoint does not take is renamed, not dropped: dropping
-    // it would silently lift the caller's cap.
-    let unsupported = |p: Parameter| endpoint.unsupported_parameters.contains(&p);
-    for (from, to, p_from, p_to) in [
-        (
-            "max_tokens",
-            "max_completion_tokens",
-            Parameter::MaxTokens,
-            Parameter::MaxCompletionTokens,
-        ),
-        (
-            "max_completion_tokens",
-            "max_tokens",
-            Parameter::MaxCompletionTokens,
-            Parameter::MaxTokens,
-        ),
-    ] {
-        if unsupported(p_from) && !unsupported(p_to) && !obj.contains_key(to) {
-            if let Some(v) = obj.get(from) {
-                set.push((to, v.clone()));
-            }
-        }
-    }
+    set.extend(
+        renamed_limits(endpoint, obj)
+            .into_iter()
+            .map(|(to, v)| (to, v.clone())),
+    );
 
     if stream {
         set.push(("stream", Value::Bool(true)));

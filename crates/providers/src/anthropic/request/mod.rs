@@ -7,6 +7,7 @@ mod tools;
 
 pub use super::types::JSON_RESPONSE_TOOL;
 pub use thinking::DEFAULT_MAX_TOKENS;
+pub use tools::WEB_SEARCH_MAX_USES;
 
 use serde_json::{json, Map, Value};
 

@@ -159,10 +159,17 @@ pub(super) fn apply_response_format(
     }
 }
 
+/// Searches one request may make. Anthropic's tool runs until the model stops searching unless
+/// `max_uses` caps it, and OpenAI's `web_search_options` has no such field; without a cap neither
+/// the search fees nor the tokens of the results have a bound, so the adapter always sets one.
+pub const WEB_SEARCH_MAX_USES: u64 = 5;
+
 /// OpenAI's `web_search_options` → Anthropic's web search server tool.
 pub(super) fn web_search_tool(req: &Map<String, Value>) -> Option<Value> {
     let opts = req.get("web_search_options").filter(|o| o.is_object())?;
-    let mut tool = json!({"type": "web_search_20250305", "name": "web_search"});
+    let mut tool = json!({
+        "type": "web_search_20250305", "name": "web_search", "max_uses": WEB_SEARCH_MAX_USES,
+    });
     if let Some(approx) = opts
         .get("user_location")
         .and_then(|l| l.get("approximate"))
