@@ -110,6 +110,38 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+
+    // Baselines on the same machine, as the ratio is steadier than absolute times on a shared
+    // one: copying the bytes (what forwarding them costs at least) and parsing every SSE event
+    // into a JSON value (what a naive tap would do).
+    let (_, _, _, chat) = bodies().swap_remove(0);
+    let mut g = c.benchmark_group("baseline");
+    g.throughput(Throughput::Bytes(chat.len() as u64));
+    g.bench_function("copy", |b| {
+        b.iter(|| {
+            let mut out = Vec::with_capacity(16 * 1024);
+            for chunk in chat.chunks(16 * 1024) {
+                out.clear();
+                out.extend_from_slice(black_box(chunk));
+            }
+            out.len()
+        })
+    });
+    g.bench_function("sse parse + serde_json per event", |b| {
+        b.iter(|| {
+            let mut p = switchyard_providers::sse::SseParser::new();
+            let mut n = 0usize;
+            for chunk in chat.chunks(16 * 1024) {
+                for ev in p.feed(black_box(chunk)).unwrap() {
+                    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&ev.data) {
+                        n += usize::from(v.get("usage").is_some_and(|u| u.is_object()));
+                    }
+                }
+            }
+            n
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);

@@ -74,6 +74,8 @@ pub(crate) struct Scanner {
     excess: usize,
     lex: Lex,
     capture: Option<Capture>,
+    /// The last capture's buffer, reused by the next one.
+    spare: Vec<u8>,
 }
 
 impl Scanner {
@@ -85,6 +87,7 @@ impl Scanner {
             excess: 0,
             lex: Lex::Between,
             capture: None,
+            spare: Vec::new(),
         }
     }
 
@@ -249,7 +252,7 @@ impl Scanner {
                 path,
                 kind,
                 depth,
-                buf: Vec::new(),
+                buf: std::mem::take(&mut self.spare),
                 overflow: false,
             });
         }
@@ -317,10 +320,12 @@ impl Scanner {
             .as_ref()
             .is_some_and(|c| c.kind == kind && c.depth == self.depth && self.excess == 0);
         if done {
-            if let Some(c) = self.capture.take() {
+            if let Some(mut c) = self.capture.take() {
                 if !c.overflow {
                     sink(c.path, &c.buf);
                 }
+                c.buf.clear();
+                self.spare = c.buf;
             }
         }
     }

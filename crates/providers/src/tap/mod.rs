@@ -141,6 +141,21 @@ impl EventSink for ToReading<'_> {
     }
 }
 
+/// The event inside a `chunk` payload `{"bytes":"<base64>","p":"..."}`. The base64 alphabet has
+/// no quote or backslash, so the string is found without parsing the payload; anything else goes
+/// through the full decoder.
+fn chunk_event(payload: &[u8]) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let fast = memchr::memmem::find(payload, b"\"bytes\":\"").and_then(|i| {
+        let start = i + b"\"bytes\":\"".len();
+        let len = memchr::memchr(b'"', &payload[start..])?;
+        base64::engine::general_purpose::STANDARD
+            .decode(&payload[start..start + len])
+            .ok()
+    });
+    fast.or_else(|| decode_chunk(payload).ok())
+}
+
 fn on_frame(format: TapFormat, reading: &mut Reading, m: &crate::bedrock::Message) {
     if m.header_str(":message-type") != Some("event") {
         return;
@@ -148,7 +163,7 @@ fn on_frame(format: TapFormat, reading: &mut Reading, m: &crate::bedrock::Messag
     let event_type = m.header_str(":event-type").unwrap_or("");
     match format {
         TapFormat::BedrockInvoke if event_type == "chunk" => {
-            if let Ok(event) = decode_chunk(&m.payload) {
+            if let Some(event) = chunk_event(&m.payload) {
                 reading.on_invoke_event(&event);
             }
         }

@@ -153,6 +153,10 @@ pub(crate) struct Reading {
 
 impl Reading {
     pub(crate) fn on_field(&mut self, field: Field, raw: &[u8]) {
+        // OpenAI sends `"usage": null` on every chunk before the last.
+        if raw == b"null" {
+            return;
+        }
         match field {
             Model => {
                 if self.model.is_none() {
