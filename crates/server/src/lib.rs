@@ -9,6 +9,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod error;
+pub mod governance;
 pub mod metrics;
 pub mod plan;
 pub mod proxy;
