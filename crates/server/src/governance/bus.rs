@@ -87,6 +87,15 @@ impl Subscription {
         }
     }
 
+    /// The next invalidation if one is waiting (for listeners that poll between requests).
+    pub fn try_recv(&mut self) -> Option<Invalidation> {
+        match self.rx.try_recv() {
+            Ok(m) => Some(m),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Invalidation::Resync),
+            Err(_) => None,
+        }
+    }
+
     /// As a `Stream`.
     pub fn into_stream(self) -> impl futures::Stream<Item = Invalidation> + Send {
         futures::stream::unfold(self, |mut s| async move { s.recv().await.map(|m| (m, s)) })

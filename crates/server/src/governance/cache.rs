@@ -157,7 +157,8 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    /// In process, holding at most `max_bytes` of answers (least recently used go first).
+    /// In process, holding at most `max_bytes` of answers (moka's TinyLFU decides which go:
+    /// rarely asked answers before popular ones).
     pub fn in_process(
         max_bytes: u64,
         max_entry_bytes: usize,
