@@ -15,13 +15,20 @@ use switchyard_server::governance::{
 use switchyard_store::{KeyId, OrgId};
 
 fn bus(url: &str, prefix: &str) -> Bus {
+    bus_with_metrics(url, prefix).0
+}
+
+fn bus_with_metrics(url: &str, prefix: &str) -> (Bus, Arc<GovernanceMetrics>) {
     let c = config(prefix);
-    Bus::redis(
-        handle(url, prefix),
+    let metrics = Arc::new(GovernanceMetrics::default());
+    let h = switchyard_server::governance::RedisHandle::new(url, &c, metrics.clone()).unwrap();
+    let b = Bus::redis(
+        h,
         &c.bus_channel,
         Duration::from_millis(c.bus_ping_interval_ms),
         Duration::from_millis(c.bus_max_backoff_ms),
-    )
+    );
+    (b, metrics)
 }
 
 async fn connected(b: &Bus) -> bool {
@@ -119,7 +126,7 @@ async fn in_process_delivery_and_lag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn across_two_connections_without_echo() {
     let p = prefix("bus");
-    let (a, b) = (bus(REDIS_URL, &p), bus(REDIS_URL, &p));
+    let ((a, metrics_a), b) = (bus_with_metrics(REDIS_URL, &p), bus(REDIS_URL, &p));
     assert!(connected(&a).await && connected(&b).await);
     assert_eq!(a.channel(), Some(format!("{p}invalidate").as_str()));
     let (mut sa, mut sb) = (a.subscribe(), b.subscribe());
@@ -181,6 +188,12 @@ async fn across_two_connections_without_echo() {
         );
     }
     assert_eq!(got_a.len(), 4, "{got_a:?}");
+
+    // Pings (every 200 ms here) keep a healthy subscription: no reconnects, no resyncs.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(metrics_a.bus_subscriptions.get(), 1);
+    assert_eq!(sa.try_recv(), None, "no resync while connected");
+    assert!(a.is_connected());
 }
 
 #[tokio::test]
