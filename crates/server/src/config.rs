@@ -38,6 +38,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `postgres://...` to share keys, credits and logs between several instances.
     pub database_url: Option<String>,
+    /// `redis://...` to share rate limits, the response cache and key revocation between
+    /// instances. Everything works in process without it.
+    pub redis_url: Option<String>,
     /// Base64 of 32 bytes: encrypts BYOK provider keys at rest. Generated into `data_dir` when
     /// unset (embedded mode only).
     pub master_key: Option<String>,
@@ -55,6 +58,7 @@ pub struct Config {
     pub max_retry_wait_ms: u64,
     pub log: LogConfig,
     pub billing: BillingConfig,
+    pub governance: crate::governance::GovernanceConfig,
     /// Per provider: base URL override and the gateway's own (PTB) credentials.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -120,6 +124,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./switchyard-data"),
             database_url: None,
+            redis_url: None,
             master_key: None,
             admin_token: None,
             registry_dir: None,
@@ -129,6 +134,7 @@ impl Default for Config {
             max_retry_wait_ms: 5_000,
             log: LogConfig::default(),
             billing: BillingConfig::default(),
+            governance: Default::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -214,6 +220,7 @@ impl Config {
                 }
                 "DATA_DIR" => self.data_dir = PathBuf::from(&value),
                 "DATABASE_URL" => self.database_url = Some(value.clone()),
+                "REDIS_URL" => self.redis_url = Some(value.clone()),
                 "MASTER_KEY" => self.master_key = Some(value.clone()),
                 "ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
                 "REGISTRY" | "REGISTRY_DIR" => self.registry_dir = Some(PathBuf::from(&value)),
@@ -303,6 +310,7 @@ impl Config {
                 "batch_size and capacity must be greater than 0",
             ));
         }
+        self.governance.validate(self.redis_url.as_deref())?;
         for (key, p) in &self.providers {
             if let Some(url) = &p.base_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -11,6 +11,7 @@ pub mod billing;
 pub mod config;
 pub mod credits;
 pub mod error;
+pub mod governance;
 pub mod journal;
 pub mod metrics;
 pub mod pipeline;
