@@ -23,6 +23,14 @@ pub use registry::{Registry, Unpriced};
 pub fn embedded_file(path: &str) -> Option<&'static str> {
     EMBEDDED.iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
 }
+
+/// Every embedded file holding check-prices acknowledgements, as (path, text).
+pub fn embedded_acknowledgements() -> impl Iterator<Item = (&'static str, &'static str)> {
+    EMBEDDED
+        .iter()
+        .filter(|(p, _)| load::is_acknowledged_file(p))
+        .copied()
+}
 pub use types::{
     AuthStyle, Author, ConfigField, DeploymentConfig, Endpoint, Modality, Model,
     ModelProviderConfig, Parameter, Provider, ProviderUi, Quantization, RateLimits, ResponseFormat,

@@ -26,10 +26,11 @@ fn pinned() -> Vec<litellm::TheirEntry> {
 /// `check-prices` of the embedded registry and its acknowledged file against the pinned map.
 fn report() -> PriceCheck {
     let registry = Registry::embedded().unwrap();
-    let acks = parse_acknowledged(
-        switchyard_registry::embedded_file("acknowledged.toml").unwrap_or_default(),
-    )
-    .unwrap();
+    let acks = switchyard_registry::embedded_acknowledgements()
+        .flat_map(|(path, text)| {
+            parse_acknowledged(text).unwrap_or_else(|e| panic!("{path}: {e}"))
+        })
+        .collect::<Vec<_>>();
     check_prices(&registry, &pinned(), &acks, DAY)
 }
 

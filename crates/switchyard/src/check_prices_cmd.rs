@@ -39,21 +39,40 @@ fn acknowledgements(
     args: &CheckPricesArgs,
     registry_dir: Option<&Path>,
 ) -> Result<Vec<Acknowledgement>, String> {
-    let (name, text) = match (&args.acknowledged, registry_dir) {
-        (Some(f), _) => (f.display().to_string(), read(f)?),
+    // (name, text) of every acknowledgement file: the one given, or `acknowledged.toml` and
+    // `acknowledged/*.toml` of the registry (a folder or the embedded one).
+    let mut files: Vec<(String, String)> = Vec::new();
+    match (&args.acknowledged, registry_dir) {
+        (Some(f), _) => files.push((f.display().to_string(), read(f)?)),
         (None, Some(dir)) => {
-            let f = dir.join("acknowledged.toml");
-            if !f.exists() {
-                return Ok(Vec::new());
+            let root = dir.join("acknowledged.toml");
+            if root.exists() {
+                files.push((root.display().to_string(), read(&root)?));
             }
-            (f.display().to_string(), read(&f)?)
+            let folder = dir.join("acknowledged");
+            if folder.is_dir() {
+                let mut paths: Vec<_> = std::fs::read_dir(&folder)
+                    .map_err(|e| format!("cannot read {}: {e}", folder.display()))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                    .collect();
+                paths.sort();
+                for p in paths {
+                    files.push((p.display().to_string(), read(&p)?));
+                }
+            }
         }
-        (None, None) => match switchyard_registry::embedded_file("acknowledged.toml") {
-            Some(t) => ("(embedded) acknowledged.toml".to_owned(), t.to_owned()),
-            None => return Ok(Vec::new()),
-        },
-    };
-    parse_acknowledged(&text).map_err(|e| format!("{name}: {e}"))
+        (None, None) => {
+            for (path, text) in switchyard_registry::embedded_acknowledgements() {
+                files.push((format!("(embedded) {path}"), text.to_owned()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (name, text) in files {
+        out.extend(parse_acknowledged(&text).map_err(|e| format!("{name}: {e}"))?);
+    }
+    Ok(out)
 }
 
 fn read(path: &Path) -> Result<String, String> {

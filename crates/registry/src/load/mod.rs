@@ -22,6 +22,15 @@ use time::Date;
 /// Files at the registry root that are not registry data: read by tools, skipped by the loader.
 pub(crate) const TOOL_FILES: &[&str] = &["acknowledged.toml"];
 
+/// Whether a registry file holds check-prices acknowledgements (`acknowledged.toml` and
+/// `acknowledged/*.toml`, one file per group of providers so reviews stay small).
+pub fn is_acknowledged_file(path: &str) -> bool {
+    TOOL_FILES.contains(&path)
+        || path
+            .strip_prefix("acknowledged/")
+            .is_some_and(|f| !f.contains('/') && f.ends_with(".toml"))
+}
+
 /// One problem found in the registry files.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RegistryIssue {
@@ -420,7 +429,7 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
 
     let mut by_author: BTreeMap<&str, AuthorFiles> = BTreeMap::new();
     for (path, text) in files {
-        if path == "providers.toml" || TOOL_FILES.contains(&path.as_str()) {
+        if path == "providers.toml" || is_acknowledged_file(path) {
             continue;
         }
         let parts: Vec<&str> = path.split('/').collect();
@@ -438,7 +447,7 @@ pub(crate) fn load(files: &Files) -> Result<Loaded, RegistryErrors> {
                 path,
                 None,
                 None,
-                "unexpected file: the registry holds providers.toml, acknowledged.toml and authors/<author>/*.toml",
+                "unexpected file: the registry holds providers.toml, acknowledged.toml, acknowledged/*.toml and authors/<author>/*.toml",
             ),
         }
     }
