@@ -27,9 +27,7 @@ fn pinned() -> Vec<litellm::TheirEntry> {
 fn report() -> PriceCheck {
     let registry = Registry::embedded().unwrap();
     let acks = switchyard_registry::embedded_acknowledgements()
-        .flat_map(|(path, text)| {
-            parse_acknowledged(text).unwrap_or_else(|e| panic!("{path}: {e}"))
-        })
+        .flat_map(|(path, text)| parse_acknowledged(text).unwrap_or_else(|e| panic!("{path}: {e}")))
         .collect::<Vec<_>>();
     check_prices(&registry, &pinned(), &acks, DAY)
 }
