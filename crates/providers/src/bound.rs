@@ -78,10 +78,6 @@ impl UsageBound {
     fn cost_in(&self, t: &Tier) -> Decimal {
         let one = Decimal::ONE;
         let modalities = [&t.image, &t.audio, &t.video, &t.file];
-        let cache_mult = [t.cache.read, t.cache.write_5m, t.cache.write_1h]
-            .into_iter()
-            .flatten()
-            .fold(one, Decimal::max);
         let modal_in = |m: &ModalityRates| {
             let rate = m.input.unwrap_or(t.input);
             rate * m.cached_input_multiplier.unwrap_or(one).max(one)
@@ -90,7 +86,8 @@ impl UsageBound {
             .iter()
             .filter_map(|m| m.as_ref())
             .map(modal_in)
-            .fold(t.input * cache_mult, Decimal::max);
+            // Input and every cache price, in whichever form (multiplier or absolute) it is given.
+            .fold(t.max_input_rate(), Decimal::max);
         let output_rate = modalities
             .iter()
             .filter_map(|m| m.as_ref().and_then(|m| m.output))

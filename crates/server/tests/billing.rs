@@ -14,9 +14,11 @@ const MODEL: &str = "gpt-4o-mini";
 
 /// What the gateway holds for an OpenAI-format chat body on an endpoint.
 fn hold_for(body: &Value, e: &switchyard_registry::Endpoint) -> i64 {
-    use switchyard_server::billing;
-    let len = serde_json::to_vec(body).unwrap().len();
-    billing::hold_nanos(e, &billing::usage_bound(body, len, e, false))
+    use switchyard_providers::adapter::{usage_bound, Target};
+    let r = registry();
+    let config = switchyard_registry::DeploymentConfig::default();
+    let target = Target::new(r.provider(&e.provider).unwrap(), e, &config);
+    switchyard_server::billing::hold_nanos(e, &usage_bound(&target, body).unwrap())
 }
 
 #[tokio::test]

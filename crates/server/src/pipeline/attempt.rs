@@ -137,29 +137,6 @@ async fn try_attempt<F: FrontDoor>(
 ) -> Result<Sent<F::Reader>, AttemptFailure> {
     let provider = attempt.provider.id.as_str();
 
-    // Hold the worst case first: nothing is sent that cannot be paid for.
-    let hold = match attempt.billing {
-        Billing::Byok { .. } => None,
-        Billing::Ptb => {
-            let bound = door.usage_bound(attempt, request);
-            let need = billing::hold_nanos(&attempt.endpoint, &bound);
-            match state.credits.hold(ctx.key.org.id, need).await {
-                Ok(h) => Some(h),
-                Err(CreditError::Insufficient { balance, needed }) => {
-                    return Err(AttemptFailure::Credits(ApiError::InsufficientCredits {
-                        balance: switchyard_cost::nanos_to_usd(balance).to_string(),
-                        needed: switchyard_cost::nanos_to_usd(needed).to_string(),
-                    }));
-                }
-                Err(CreditError::Store(e)) => {
-                    return Err(AttemptFailure::Fatal(ApiError::Internal(format!(
-                        "credit lease failed: {e}"
-                    ))))
-                }
-            }
-        }
-    };
-
     let (mut credentials, service_account, config) =
         credentials_for(state, attempt, keys).map_err(AttemptFailure::Provider)?;
     if let Some(sa) = &service_account {
@@ -178,6 +155,30 @@ async fn try_attempt<F: FrontDoor>(
         credentials = Credentials::GoogleAccessToken(Secret::new(token.secret().to_owned()));
     }
     let target = Target::new(attempt.provider, &attempt.endpoint, &config);
+    // Hold the worst case before anything is sent: nothing is sent that cannot be paid for.
+    let hold = match attempt.billing {
+        Billing::Byok { .. } => None,
+        Billing::Ptb => {
+            let bound = door
+                .usage_bound(&target, request)
+                .map_err(AttemptFailure::Provider)?;
+            let need = billing::hold_nanos(&attempt.endpoint, &bound);
+            match state.credits.hold(ctx.key.org.id, need).await {
+                Ok(h) => Some(h),
+                Err(CreditError::Insufficient { balance, needed }) => {
+                    return Err(AttemptFailure::Credits(ApiError::InsufficientCredits {
+                        balance: switchyard_cost::nanos_to_usd(balance).to_string(),
+                        needed: switchyard_cost::nanos_to_usd(needed).to_string(),
+                    }));
+                }
+                Err(CreditError::Store(e)) => {
+                    return Err(AttemptFailure::Fatal(ApiError::Internal(format!(
+                        "credit lease failed: {e}"
+                    ))))
+                }
+            }
+        }
+    };
     let (up, reader) = door
         .build(attempt, &target, &credentials, request, ctx)
         .map_err(AttemptFailure::Provider)?;

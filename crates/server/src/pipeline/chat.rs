@@ -6,14 +6,14 @@ use bytes::Bytes;
 use serde_json::Value;
 use switchyard_cost::Usage;
 use switchyard_providers::adapter::{
-    self, Adapter, Credentials, Exchange, RequestOptions, StreamTranslator, Target, UpstreamRequest,
+    self, Credentials, Exchange, RequestOptions, StreamTranslator, Target, UpstreamRequest,
 };
 use switchyard_providers::error::ProviderError;
 
 use super::answer::sse_headers;
 use super::plan::{self, OrgKeys, PlannedAttempt};
 use super::{AnswerReader, FrontDoor, RequestCtx, StreamReader, Whole};
-use crate::billing::{self, UsageBound};
+use crate::billing::UsageBound;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -23,7 +23,6 @@ pub struct Chat;
 /// A parsed chat request.
 pub struct ChatRequest {
     pub body: Value,
-    pub body_len: usize,
 }
 
 /// Checks the few fields the gateway itself needs; the rest is the provider's to judge.
@@ -90,10 +89,7 @@ impl FrontDoor for Chat {
             .get("stream")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        Ok(ChatRequest {
-            body: value,
-            body_len: body.len(),
-        })
+        Ok(ChatRequest { body: value })
     }
 
     fn plan<'s>(
@@ -106,17 +102,12 @@ impl FrontDoor for Chat {
         plan::plan(&state.registry, &ctx.model, keys)
     }
 
-    fn usage_bound(&self, attempt: &PlannedAttempt<'_>, request: &ChatRequest) -> UsageBound {
-        let anthropic = matches!(
-            Adapter::for_provider(attempt.provider),
-            Adapter::Anthropic | Adapter::Bedrock
-        ) || attempt.endpoint.provider_model_id.contains("claude");
-        billing::usage_bound(
-            &request.body,
-            request.body_len,
-            &attempt.endpoint,
-            anthropic,
-        )
+    fn usage_bound(
+        &self,
+        target: &Target<'_>,
+        request: &ChatRequest,
+    ) -> Result<UsageBound, ProviderError> {
+        adapter::usage_bound(target, &request.body)
     }
 
     fn build(

@@ -68,8 +68,13 @@ pub trait FrontDoor: Send + Sync + 'static {
         keys: &OrgKeys,
     ) -> Result<Vec<PlannedAttempt<'s>>, ApiError>;
 
-    /// Phase 5, PTB only: the most usage the provider can bill for this attempt.
-    fn usage_bound(&self, attempt: &PlannedAttempt<'_>, request: &Self::Request) -> UsageBound;
+    /// Phase 5, PTB only: the most usage the provider can bill for this attempt as built (an
+    /// attempt that cannot be bounded is not sent on credits).
+    fn usage_bound(
+        &self,
+        target: &switchyard_providers::adapter::Target<'_>,
+        request: &Self::Request,
+    ) -> Result<UsageBound, ProviderError>;
 
     /// Phase 5: the upstream request of one attempt and the reader of its answer.
     fn build(
