@@ -71,7 +71,7 @@ async fn setup() -> Setup {
 }
 
 fn model_of(tag: u64) -> &'static str {
-    if tag % 2 == 0 {
+    if tag.is_multiple_of(2) {
         OPENAI
     } else {
         ANTHROPIC
@@ -221,7 +221,7 @@ async fn clients_closing_before_the_first_byte_are_settled_and_logged_once() {
     let host = addr.to_string();
     // Streams and whole answers; the client leaves while the upstream is still thinking.
     let tags: Vec<u64> = (SLOW_TAGS..SLOW_TAGS + 24).collect();
-    let stream_of = |tag: u64| (tag / 2) % 2 == 0;
+    let stream_of = |tag: u64| (tag / 2).is_multiple_of(2);
     let read: Vec<usize> = futures::stream::iter(tags.clone())
         .map(|tag| {
             let req = raw_request(
@@ -245,7 +245,7 @@ async fn clients_closing_before_the_first_byte_are_settled_and_logged_once() {
                 }
                 panic!("the upstream never got tag {tag}");
             };
-            async move { raw_leave_when(addr, &req, upstream_has_it, tag % 3 == 0).await }
+            async move { raw_leave_when(addr, &req, upstream_has_it, tag.is_multiple_of(3)).await }
         })
         .buffer_unordered(24)
         .collect()

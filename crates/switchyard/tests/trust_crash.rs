@@ -18,9 +18,9 @@ const CREDITS_NANOS: i64 = 5_000_000_000;
 /// Requests that finish (streams and whole answers alternately), each checked complete.
 async fn finished(addr: &str, key: &str, tags: std::ops::Range<u64>) {
     for tag in tags {
-        let answer = chat(addr, key, tag, tag % 2 == 0).await;
+        let answer = chat(addr, key, tag, tag.is_multiple_of(2)).await;
         assert!(
-            complete(&answer, tag % 2 == 0),
+            complete(&answer, tag.is_multiple_of(2)),
             "{}",
             String::from_utf8_lossy(&answer)
         );
