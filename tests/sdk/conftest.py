@@ -81,6 +81,8 @@ class Upstream:
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.url = ""
+        # Seconds between the events of a stream (0: all at once).
+        self.pace = 0.0
         self.google_key = rsa_public_key(fixture("vertex/test-public-key.pem"))
         self.bedrock_frames, _, _ = bedrock_text_stream()
 
@@ -211,7 +213,9 @@ class Upstream:
                 self.send_response(200)
                 self.send_header("content-type", content_type)
                 self.end_headers()
-                for c in chunks:
+                for i, c in enumerate(chunks):
+                    if i and upstream.pace:
+                        time.sleep(upstream.pace)
                     self.wfile.write(c)
                     self.wfile.flush()
 

@@ -57,7 +57,11 @@ def trust_gateway(upstream, tmp_path_factory):
     env = {**all_providers_env(upstream, data_dir), "SWITCHYARD_CONFIG": str(config)}
     gw = start_gateway(upstream, data_dir, env)
     gw.orgs = {}
+    # Events 20 ms apart, the end right after the last: clients that leave early leave while
+    # the gateway still reads the upstream, and `[DONE]` is followed at once by the end.
+    upstream.pace = 0.02
     yield gw
+    upstream.pace = 0.0
     gw.stop()
 
 
@@ -108,8 +112,11 @@ def poll(read, done, what: str, timeout: float = 20):
 
 def books(gw, org: str):
     logs = gw.admin_json("logs", "--org", org, "--limit", "1000")
-    ledger = gw.admin_json("ledger", "--org", org, "--all")
+    # Small pages, all of them: they must join up to the one-page listing, nothing lost or twice.
+    ledger = gw.admin_json("ledger", "--org", org, "--all", "--limit", "7")
     assert ledger["next_before"] is None, "--all pages to the end"
+    whole = gw.admin_json("ledger", "--org", org, "--limit", "1000")
+    assert [e["id"] for e in ledger["data"]] == [e["id"] for e in whole["data"]]
     debits = [e for e in ledger["data"] if e["kind"] == "debit"]
     return logs, ledger["data"], debits
 

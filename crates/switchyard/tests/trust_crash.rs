@@ -101,9 +101,10 @@ async fn a_live_instance_sweeps_a_killed_one_s_lease_within_the_ttl() {
     assert!(dead_lease > 0, "the killed instance held a lease");
 
     // `b` renews only its own leases: the dead one expires and `b`'s sweep (every second)
-    // returns it to the org — within the TTL, plus one sweep, plus the admin command's time.
+    // returns it to the org — within the TTL, plus one sweep, plus the admin commands' time
+    // on a busy machine.
     let (_, waited) = eventually(
-        Duration::from_secs(LEASE_TTL_SECS + 4),
+        Duration::from_secs(LEASE_TTL_SECS + 8),
         "the dead lease swept",
         || async { (leased(&b, "swept").await == (0, 0)).then_some(()) },
     )
