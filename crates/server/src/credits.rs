@@ -320,19 +320,20 @@ impl Credits {
     /// Returns the unused part of an account's lease to its org.
     async fn give_back(&self, org: OrgId, account: &Arc<Account>) {
         let _one = account.topup.lock().await;
+        // Off the lease in memory before the store call: holds do not wait for the top-up
+        // lock, and one taken meanwhile must not be served from credit on its way back.
         let amount = {
-            let s = account.lock();
-            if s.held != 0 || s.pending != 0 {
+            let mut s = account.lock();
+            let amount = s.available();
+            if s.held != 0 || s.pending != 0 || amount <= 0 {
                 return;
             }
-            s.available()
+            s.leased -= amount;
+            amount
         };
-        if amount <= 0 {
-            return;
-        }
-        match self.store.return_lease(org, &self.instance, amount).await {
-            Ok(_) => account.lock().leased -= amount,
-            Err(e) => tracing::warn!(org = %org, error = %e, "returning a credit lease failed"),
+        if let Err(e) = self.store.return_lease(org, &self.instance, amount).await {
+            account.lock().leased += amount;
+            tracing::warn!(org = %org, error = %e, "returning a credit lease failed");
         }
     }
 

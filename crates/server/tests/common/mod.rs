@@ -5,6 +5,8 @@
 //! Every test file includes this module, and not every file uses every helper.
 #![allow(dead_code)]
 
+pub mod trust;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
