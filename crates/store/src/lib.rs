@@ -9,11 +9,13 @@
 //!
 //! Money is integer nano-dollars (USD × 1e9) everywhere.
 
+pub mod analytics;
 mod common;
 pub mod crypto;
 mod error;
 mod log_writer;
 mod postgres;
+pub mod sessions;
 mod sqlite;
 mod types;
 
@@ -25,10 +27,12 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use analytics::AnalyticsStore;
 pub use crypto::{hash_gateway_key, MasterKey, ProviderSecret, Secret, GATEWAY_KEY_PREFIX};
 pub use error::{Result, StoreError};
 pub use log_writer::{LogWriter, LogWriterConfig, LogWriterStats};
 pub use postgres::{PgOptions, PgStore};
+pub use sessions::SessionStore;
 pub use sqlite::{SqliteOptions, SqliteStore, SQLITE_FILE};
 pub use types::{
     AuthedKey, Balance, BillingMode, GatewayKey, KeyId, LedgerAudit, LedgerEntry, LedgerKind,
@@ -52,7 +56,7 @@ pub enum Backend {
 
 /// Storage operations. Implementations are cheap to share (`Arc<dyn Store>`)
 /// and safe to use from many tasks and many processes at once.
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: AnalyticsStore + SessionStore + Send + Sync + std::fmt::Debug {
     fn backend(&self) -> Backend;
 
     // --- orgs

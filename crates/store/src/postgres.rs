@@ -106,3 +106,9 @@ impl PgStore {
 }
 
 impl_store!(PgStore, Postgres, Backend::Postgres);
+crate::analytics::impl_analytics!(
+    PgStore,
+    Postgres,
+    "CROSS JOIN LATERAL jsonb_each_text(r.properties::jsonb) AS p(key, value)"
+);
+crate::sessions::impl_sessions!(PgStore, Postgres);

@@ -128,3 +128,5 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, Sqlite, Backend::Sqlite);
+crate::analytics::impl_analytics!(SqliteStore, Sqlite, ", json_each(r.properties) AS p");
+crate::sessions::impl_sessions!(SqliteStore, Sqlite);

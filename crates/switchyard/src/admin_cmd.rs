@@ -10,8 +10,8 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchyard_server::admin::AdminError;
 use switchyard_server::admin::{Admin, LogsParams, ProviderKeyInput};
-use switchyard_server::error::ApiError;
 use switchyard_server::Config;
 
 /// A view as JSON (the views live in the server crate; this crate only needs their JSON).
@@ -213,9 +213,9 @@ pub struct ProviderKeySetArgs {
 /// A failure with its exit code: 2 for what the user can fix, 1 otherwise.
 struct Failure(String, u8);
 
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Self {
-        let code = if e.status().is_client_error() { 2 } else { 1 };
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        let code = if e.is_client_error() { 2 } else { 1 };
         Failure(e.to_string(), code)
     }
 }
@@ -342,10 +342,11 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
         AdminCommand::ProviderKey(ProviderKeyCommand::Set(args)) => {
             let (org, provider) = (args.org.org.clone(), args.provider.clone());
             let input = provider_key_input(*args, &mut std::io::stdin().lock())?;
-            let info = admin.set_provider_key(&org, &provider, input).await?;
+            let view = admin.set_provider_key(&org, &provider, input).await?;
             if json {
-                print_json(&v!(info));
+                print_json(&v!(view));
             } else {
+                let info = &view.info;
                 let named = info
                     .key_name
                     .as_deref()

@@ -1,36 +1,83 @@
-//! The admin surface, written once: [`Admin`] holds every operation (orgs, gateway keys,
-//! credits, BYOK provider keys, request log, spend, ledger) and both the HTTP admin API below
-//! (`/admin/...`, behind `Authorization: Bearer <admin_token>`) and the `switchyard admin` CLI
-//! call it, so both validate and answer the same way.
+//! The one admin service: every operation on orgs, gateway keys, credits, BYOK provider keys,
+//! the request log, spend and the ledger, written once. The HTTP admin API ([`super::http`]),
+//! the `switchyard admin` CLI and the dashboard all call [`Admin`], so they validate the same
+//! input the same way and answer with the same [`super::views`].
 //!
 //! Secrets go in and never come out: a gateway key's plaintext is returned once by
 //! [`Admin::create_key`]; provider secrets are only written (encrypted by the store) and every
 //! view of a provider key is metadata.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{FromRequestParts, Path, Query, State};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use switchyard_registry::{AuthStyle, ConfigField, Registry};
 use switchyard_store::{
-    hash_gateway_key, GatewayKey, KeyId, LedgerEntry, LogQuery, LogRow, NewProviderKey, Org, OrgId,
-    ProviderKeyConfig, ProviderKeyInfo, ProviderSecret, Secret, SpendRow, Store, StoreError,
+    GatewayKey, KeyId, LogQuery, NewProviderKey, Org, OrgId, ProviderKeyConfig, ProviderSecret,
+    Secret, Store, StoreError,
 };
 use time::OffsetDateTime;
 
-use crate::error::ApiError;
-use crate::state::AppState;
+use super::views::{
+    usd, BalanceView, CreatedKey, LedgerView, LogView, ProviderKeyView, RemovedProviderKey,
+    RevokedKey, SpendReport, SpendView,
+};
+
+/// Why an admin operation was refused or failed. Each variant knows its HTTP status; the HTTP
+/// layer turns it into the OpenAI error shape in one place, the CLI into an exit code, and the
+/// dashboard into a message on the page.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Input the caller can fix; `param` names the field at fault.
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        param: Option<&'static str>,
+        code: &'static str,
+    },
+    #[error("{message}")]
+    NotFound { message: String, code: &'static str },
+    /// The caller is known but may not do this (e.g. an org member adding credits).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// A store failure the caller cannot fix.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AdminError {
+    pub fn invalid(message: impl Into<String>, param: Option<&'static str>) -> AdminError {
+        AdminError::Invalid {
+            message: message.into(),
+            param,
+            code: "invalid_request",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The field at fault, when one is.
+    pub fn param(&self) -> Option<&'static str> {
+        match self {
+            AdminError::Invalid { param, .. } => *param,
+            _ => None,
+        }
+    }
+
+    /// Whether the caller can fix it (4xx).
+    pub fn is_client_error(&self) -> bool {
+        self.status().is_client_error()
+    }
+}
 
 /// The largest single credit grant, in USD: a typo guard, far below the ledger's i64 range.
 pub const MAX_CREDIT_USD: i64 = 1_000_000;
@@ -44,87 +91,6 @@ pub const DEFAULT_SPEND_DAYS: u32 = 30;
 const MAX_NAME_LEN: usize = 200;
 const MAX_NOTE_LEN: usize = 1_000;
 const MAX_KEY_NAME_LEN: usize = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Views: what the API and the CLI answer with.
-
-/// A new gateway key with its plaintext: the only time it is ever shown. No `Debug`, so it
-/// cannot end up in a log line by accident.
-#[derive(Serialize)]
-pub struct CreatedKey {
-    pub id: KeyId,
-    pub org_id: OrgId,
-    pub name: String,
-    pub prefix: String,
-    /// The plaintext gateway key (`sy-...`). Not stored anywhere; shown once.
-    pub key: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RevokedKey {
-    pub id: KeyId,
-    pub revoked: bool,
-}
-
-/// An org's credit position, as exact USD decimal strings and as nano-dollars.
-#[derive(Debug, Serialize)]
-pub struct BalanceView {
-    pub org_id: OrgId,
-    pub balance_usd: String,
-    pub held_usd: String,
-    pub available_usd: String,
-    pub balance_nanos: i64,
-    pub held_nanos: i64,
-    pub available_nanos: i64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LedgerView {
-    #[serde(flatten)]
-    pub entry: LedgerEntry,
-    pub amount_usd: String,
-    pub balance_after_usd: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RemovedProviderKey {
-    pub org_id: OrgId,
-    pub provider: String,
-    pub key_name: Option<String>,
-    pub removed: bool,
-}
-
-/// One request-log row; `cost_usd` is absent when the request is unpriced.
-#[derive(Debug, Serialize)]
-pub struct LogView {
-    #[serde(flatten)]
-    pub row: LogRow,
-    pub cost_usd: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SpendView {
-    #[serde(flatten)]
-    pub row: SpendRow,
-    pub cost_usd: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SpendReport {
-    pub org_id: OrgId,
-    pub days: u32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub since: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub until: OffsetDateTime,
-    pub rows: Vec<SpendView>,
-    pub total_requests: i64,
-    pub total_cost_usd: String,
-    pub total_cost_nanos: i64,
-    pub total_unpriced_requests: i64,
-}
 
 /// Filters of the request-log listing.
 #[derive(Debug, Default, Deserialize)]
@@ -161,51 +127,47 @@ pub struct ProviderKeyInput {
 impl ProviderKeyInput {
     /// Reads the input from a parsed JSON body. Type errors name the field but, unlike serde's
     /// own messages, never echo the value (it may be a secret).
-    pub fn from_json(body: Value) -> Result<ProviderKeyInput, ApiError> {
+    pub fn from_json(body: Value) -> Result<ProviderKeyInput, AdminError> {
         let Value::Object(fields) = &body else {
-            return Err(ApiError::bad_request(
+            return Err(AdminError::invalid(
                 "request body must be a JSON object",
                 None,
             ));
         };
         for (name, value) in fields {
             if name != "service_account_json" && !matches!(value, Value::String(_) | Value::Null) {
-                return Err(ApiError::bad_request(
+                return Err(AdminError::invalid(
                     format!("`{name}` must be a string"),
                     None,
                 ));
             }
         }
         serde_json::from_value(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}"), None))
+            .map_err(|e| AdminError::invalid(format!("invalid JSON body: {e}"), None))
     }
 }
 
-fn usd(nanos: i64) -> String {
-    switchyard_cost::nanos_to_usd(nanos).to_string()
-}
-
-fn bad(message: impl Into<String>, param: &'static str) -> ApiError {
-    ApiError::bad_request(message, Some(param))
+fn bad(message: impl Into<String>, param: &'static str) -> AdminError {
+    AdminError::invalid(message, Some(param))
 }
 
 /// Store failures as API errors: what the caller can fix is 4xx, the rest 500.
-fn store_err(e: StoreError) -> ApiError {
+fn store_err(e: StoreError) -> AdminError {
     match e {
-        StoreError::OrgNotFound(id) => ApiError::NotFound {
+        StoreError::OrgNotFound(id) => AdminError::NotFound {
             message: format!("org {id} not found"),
             code: "org_not_found",
         },
         StoreError::InvalidAmount { .. } | StoreError::Invalid(_) => {
-            ApiError::bad_request(e.to_string(), None)
+            AdminError::invalid(e.to_string(), None)
         }
-        other => ApiError::Internal(other.to_string()),
+        other => AdminError::Internal(other.to_string()),
     }
 }
 
 /// Parses a USD amount given as a decimal string into exact nano-dollars: positive, at most 9
 /// decimal places (one nano-dollar), at most [`MAX_CREDIT_USD`]. `field` names the input.
-pub fn parse_usd_amount(text: &str, field: &'static str) -> Result<i64, ApiError> {
+pub fn parse_usd_amount(text: &str, field: &'static str) -> Result<i64, AdminError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(bad(
@@ -254,7 +216,7 @@ fn clean(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-fn check_key_name(name: &str) -> Result<(), ApiError> {
+fn check_key_name(name: &str) -> Result<(), AdminError> {
     // Key names are addressed in model strings (`model/provider/<key name>`), so no separators.
     let ok = name.len() <= MAX_KEY_NAME_LEN
         && name
@@ -265,6 +227,22 @@ fn check_key_name(name: &str) -> Result<(), ApiError> {
     } else {
         Err(bad(format!("`key_name` must be 1-{MAX_KEY_NAME_LEN} characters of letters, digits, '-', '_' or '.'"), "key_name"))
     }
+}
+
+/// The last 4 characters of a secret, to tell keys apart: never for secrets so short that 4
+/// characters would give much of them away. AWS: of the access key id; Google: of the key id.
+fn secret_hint(secret: &ProviderSecret) -> Option<String> {
+    let text = match secret {
+        ProviderSecret::ApiKey(k) => k.expose().to_owned(),
+        ProviderSecret::Aws { access_key_id, .. } => access_key_id.expose().to_owned(),
+        ProviderSecret::ServiceAccount(json) => serde_json::from_str::<Value>(json.expose())
+            .ok()?
+            .get("private_key_id")?
+            .as_str()?
+            .to_owned(),
+    };
+    let chars: Vec<char> = text.trim().chars().collect();
+    (chars.len() >= 12).then(|| chars[chars.len() - 4..].iter().collect())
 }
 
 fn auth_style_label(auth: AuthStyle) -> &'static str {
@@ -289,7 +267,7 @@ impl<'a> Admin<'a> {
     // --- orgs
 
     /// Finds an org by id, or by name when the name is unique.
-    pub async fn org(&self, reference: &str) -> Result<Org, ApiError> {
+    pub async fn org(&self, reference: &str) -> Result<Org, AdminError> {
         let reference = reference.trim();
         if let Ok(id) = OrgId::from_str(reference) {
             return self
@@ -297,7 +275,7 @@ impl<'a> Admin<'a> {
                 .get_org(id)
                 .await
                 .map_err(store_err)?
-                .ok_or_else(|| ApiError::NotFound {
+                .ok_or_else(|| AdminError::NotFound {
                     message: format!("org {id} not found"),
                     code: "org_not_found",
                 });
@@ -311,7 +289,7 @@ impl<'a> Admin<'a> {
             .filter(|o| o.name == reference)
             .collect();
         match found.len() {
-            0 => Err(ApiError::NotFound {
+            0 => Err(AdminError::NotFound {
                 message: format!("no org with id or name `{reference}`"),
                 code: "org_not_found",
             }),
@@ -323,7 +301,7 @@ impl<'a> Admin<'a> {
         }
     }
 
-    pub async fn create_org(&self, name: &str) -> Result<Org, ApiError> {
+    pub async fn create_org(&self, name: &str) -> Result<Org, AdminError> {
         let name = name.trim();
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(bad(
@@ -346,7 +324,7 @@ impl<'a> Admin<'a> {
             .iter()
             .any(|o| o.name == name)
         {
-            return Err(ApiError::BadRequest {
+            return Err(AdminError::Invalid {
                 message: format!("an org named `{name}` already exists"),
                 param: Some("name"),
                 code: "org_exists",
@@ -355,12 +333,12 @@ impl<'a> Admin<'a> {
         self.store.create_org(name).await.map_err(store_err)
     }
 
-    pub async fn list_orgs(&self) -> Result<Vec<Org>, ApiError> {
+    pub async fn list_orgs(&self) -> Result<Vec<Org>, AdminError> {
         self.store.list_orgs().await.map_err(store_err)
     }
 
     /// Turns request/response body storage in the request log on or off.
-    pub async fn set_store_bodies(&self, org: &str, store_bodies: bool) -> Result<Org, ApiError> {
+    pub async fn set_store_bodies(&self, org: &str, store_bodies: bool) -> Result<Org, AdminError> {
         let org = self.org(org).await?;
         self.store
             .set_store_bodies(org.id, store_bodies)
@@ -374,7 +352,7 @@ impl<'a> Admin<'a> {
 
     // --- gateway keys
 
-    pub async fn create_key(&self, org: &str, name: &str) -> Result<CreatedKey, ApiError> {
+    pub async fn create_key(&self, org: &str, name: &str) -> Result<CreatedKey, AdminError> {
         let org = self.org(org).await?;
         let name = name.trim();
         if name.is_empty() || name.len() > MAX_NAME_LEN {
@@ -398,7 +376,7 @@ impl<'a> Admin<'a> {
         })
     }
 
-    pub async fn list_keys(&self, org: &str) -> Result<Vec<GatewayKey>, ApiError> {
+    pub async fn list_keys(&self, org: &str) -> Result<Vec<GatewayKey>, AdminError> {
         let org = self.org(org).await?;
         self.store
             .list_gateway_keys(org.id)
@@ -406,9 +384,23 @@ impl<'a> Admin<'a> {
             .map_err(store_err)
     }
 
+    /// Revokes a gateway key of this org only: a key id of another org is "not found", so a
+    /// member cannot revoke what it cannot see.
+    pub async fn revoke_org_key(&self, org: &str, key_id: &str) -> Result<RevokedKey, AdminError> {
+        let keys = self.list_keys(org).await?;
+        let key_id = key_id.trim();
+        if !keys.iter().any(|k| k.id.to_string() == key_id) {
+            return Err(AdminError::NotFound {
+                message: format!("no gateway key {key_id} in this org"),
+                code: "key_not_found",
+            });
+        }
+        self.revoke_key(key_id).await
+    }
+
     /// Revokes a gateway key. Other instances stop accepting it when their auth cache entry
     /// expires (30 s); the caller clears this instance's cache.
-    pub async fn revoke_key(&self, key_id: &str) -> Result<RevokedKey, ApiError> {
+    pub async fn revoke_key(&self, key_id: &str) -> Result<RevokedKey, AdminError> {
         let id = KeyId::from_str(key_id.trim()).map_err(|_| {
             bad(
                 format!("`{}` is not a key id (a UUID)", key_id.trim()),
@@ -416,7 +408,7 @@ impl<'a> Admin<'a> {
             )
         })?;
         if !self.store.revoke_gateway_key(id).await.map_err(store_err)? {
-            return Err(ApiError::NotFound {
+            return Err(AdminError::NotFound {
                 message: format!("no active gateway key {id}"),
                 code: "key_not_found",
             });
@@ -431,7 +423,7 @@ impl<'a> Admin<'a> {
         org: &str,
         amount_usd: &str,
         note: Option<&str>,
-    ) -> Result<BalanceView, ApiError> {
+    ) -> Result<BalanceView, AdminError> {
         let org = self.org(org).await?;
         let nanos = parse_usd_amount(amount_usd, "amount_usd")?;
         let note = note.map(str::trim).filter(|n| !n.is_empty());
@@ -449,14 +441,18 @@ impl<'a> Admin<'a> {
         Ok(balance_view(org.id, b))
     }
 
-    pub async fn balance(&self, org: &str) -> Result<BalanceView, ApiError> {
+    pub async fn balance(&self, org: &str) -> Result<BalanceView, AdminError> {
         let org = self.org(org).await?;
         let b = self.store.balance(org.id).await.map_err(store_err)?;
         Ok(balance_view(org.id, b))
     }
 
     /// Ledger rows, newest first.
-    pub async fn ledger(&self, org: &str, limit: Option<u32>) -> Result<Vec<LedgerView>, ApiError> {
+    pub async fn ledger(
+        &self,
+        org: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<LedgerView>, AdminError> {
         let org = self.org(org).await?;
         let limit = list_limit(limit)?;
         let rows = self.store.ledger(org.id, limit).await.map_err(store_err)?;
@@ -478,10 +474,21 @@ impl<'a> Admin<'a> {
         org: &str,
         provider: &str,
         input: ProviderKeyInput,
-    ) -> Result<ProviderKeyInfo, ApiError> {
+    ) -> Result<ProviderKeyView, AdminError> {
         let org = self.org(org).await?;
         let new = self.validate_provider_key(org.id, provider, input)?;
-        self.store.set_provider_key(&new).await.map_err(store_err)
+        let info = self.store.set_provider_key(&new).await.map_err(store_err)?;
+        let hint = secret_hint(&new.secret);
+        if let Some(h) = &hint {
+            self.store
+                .set_key_hint(org.id, &info.provider, info.key_name.as_deref(), h)
+                .await
+                .map_err(store_err)?;
+        }
+        Ok(ProviderKeyView {
+            info,
+            secret_last4: hint,
+        })
     }
 
     fn validate_provider_key(
@@ -489,7 +496,7 @@ impl<'a> Admin<'a> {
         org_id: OrgId,
         provider: &str,
         input: ProviderKeyInput,
-    ) -> Result<NewProviderKey, ApiError> {
+    ) -> Result<NewProviderKey, AdminError> {
         let provider = provider.trim();
         let Some(p) = self.registry.provider(provider) else {
             let known: Vec<&str> = self.registry.providers().map(|p| p.id.as_str()).collect();
@@ -670,7 +677,7 @@ impl<'a> Admin<'a> {
         org: &str,
         provider: &str,
         key_name: Option<&str>,
-    ) -> Result<RemovedProviderKey, ApiError> {
+    ) -> Result<RemovedProviderKey, AdminError> {
         let org = self.org(org).await?;
         let provider = provider.trim();
         let key_name = key_name.map(str::trim).filter(|n| !n.is_empty());
@@ -683,7 +690,7 @@ impl<'a> Admin<'a> {
             let named = key_name
                 .map(|n| format!(" named `{n}`"))
                 .unwrap_or_default();
-            return Err(ApiError::NotFound {
+            return Err(AdminError::NotFound {
                 message: format!("org {} has no `{provider}` key{named}", org.id),
                 code: "provider_key_not_found",
             });
@@ -696,18 +703,31 @@ impl<'a> Admin<'a> {
         })
     }
 
-    pub async fn list_provider_keys(&self, org: &str) -> Result<Vec<ProviderKeyInfo>, ApiError> {
+    /// Metadata of an org's provider keys, with the last 4 characters recorded at write time.
+    pub async fn list_provider_keys(&self, org: &str) -> Result<Vec<ProviderKeyView>, AdminError> {
         let org = self.org(org).await?;
-        self.store
+        let keys = self
+            .store
             .list_provider_keys(org.id)
             .await
-            .map_err(store_err)
+            .map_err(store_err)?;
+        let hints = self.store.key_hints(org.id).await.map_err(store_err)?;
+        Ok(keys
+            .into_iter()
+            .map(|info| ProviderKeyView {
+                secret_last4: hints
+                    .iter()
+                    .find(|h| h.provider == info.provider && h.key_name == info.key_name)
+                    .map(|h| h.hint.clone()),
+                info,
+            })
+            .collect())
     }
 
     // --- request log and spend
 
     /// Request-log rows, newest first. Bodies are present only when the org stores them.
-    pub async fn logs(&self, org: &str, params: LogsParams) -> Result<Vec<LogView>, ApiError> {
+    pub async fn logs(&self, org: &str, params: LogsParams) -> Result<Vec<LogView>, AdminError> {
         let org = self.org(org).await?;
         let mut query = LogQuery::new(org.id, list_limit(params.limit)?);
         query.status = params.status;
@@ -728,7 +748,7 @@ impl<'a> Admin<'a> {
     }
 
     /// Spend per UTC day, provider and billing mode over the last `days` days (today included).
-    pub async fn spend(&self, org: &str, days: Option<u32>) -> Result<SpendReport, ApiError> {
+    pub async fn spend(&self, org: &str, days: Option<u32>) -> Result<SpendReport, AdminError> {
         let org = self.org(org).await?;
         let days = days.unwrap_or(DEFAULT_SPEND_DAYS);
         if days == 0 || days > MAX_SPEND_DAYS {
@@ -777,7 +797,7 @@ fn balance_view(org_id: OrgId, b: switchyard_store::Balance) -> BalanceView {
     }
 }
 
-fn list_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+fn list_limit(limit: Option<u32>) -> Result<u32, AdminError> {
     match limit {
         None => Ok(DEFAULT_LIST_LIMIT),
         Some(n) if (1..=MAX_LIST_LIMIT).contains(&n) => Ok(n),
@@ -785,312 +805,9 @@ fn list_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// HTTP admin API.
-
-/// Proof that the request carried the admin token. Every admin handler takes it first, so
-/// nothing else (body, query) is looked at before the caller is authenticated.
-pub struct AdminAuth;
-
-/// Compares two tokens in constant time: both are hashed first, so neither the position of the
-/// first difference nor the length shows in the timing.
-fn tokens_match(presented: &str, expected: &str) -> bool {
-    let (a, b) = (hash_gateway_key(presented), hash_gateway_key(expected));
-    let diff = a
-        .iter()
-        .zip(b.iter())
-        .fold(0u8, |acc, (x, y)| std::hint::black_box(acc | (x ^ y)));
-    diff == 0
-}
-
-impl FromRequestParts<Arc<AppState>> for AdminAuth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, ApiError> {
-        let Some(expected) = state.config.admin_token.as_deref() else {
-            return Err(ApiError::Forbidden(
-                "admin API disabled: set admin_token (config) or SWITCHYARD_ADMIN_TOKEN",
-            ));
-        };
-        let presented = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "missing admin token: send `Authorization: Bearer <admin_token>`",
-            ))?;
-        if tokens_match(presented, expected) {
-            Ok(AdminAuth)
-        } else {
-            Err(ApiError::Unauthorized("invalid admin token"))
-        }
-    }
-}
-
-pub fn router() -> Router<Arc<AppState>> {
-    Router::new()
-        .route("/admin/orgs", post(create_org).get(list_orgs))
-        .route("/admin/orgs/{org}", get(get_org).patch(patch_org))
-        .route("/admin/orgs/{org}/keys", post(create_key).get(list_keys))
-        .route("/admin/keys/{key_id}", delete(revoke_key))
-        .route("/admin/orgs/{org}/credits", post(add_credits))
-        .route("/admin/orgs/{org}/balance", get(balance))
-        .route("/admin/orgs/{org}/ledger", get(ledger))
-        .route("/admin/orgs/{org}/provider-keys", get(list_provider_keys))
-        .route(
-            "/admin/orgs/{org}/provider-keys/{provider}",
-            axum::routing::put(set_provider_key).delete(remove_provider_key),
-        )
-        .route("/admin/orgs/{org}/logs", get(logs))
-        .route("/admin/orgs/{org}/spend", get(spend))
-}
-
-fn admin(state: &AppState) -> Admin<'_> {
-    Admin::new(state.store.as_ref(), &state.registry)
-}
-
-/// A JSON body, with serde's message (which names the field, never a value) on failure.
-fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
-        ApiError::bad_request(
-            format!("could not read the request body: {}", e.body_text()),
-            None,
-        )
-    })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(
-            "request body is empty; send a JSON object",
-            None,
-        ));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}"), None))
-}
-
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(t)| t).map_err(|e| {
-        ApiError::bad_request(format!("invalid query string: {}", e.body_text()), None)
-    })
-}
-
-fn ok<T: Serialize>(value: T) -> Response {
-    Json(value).into_response()
-}
-
-fn list<T: Serialize>(data: Vec<T>) -> Response {
-    Json(serde_json::json!({ "object": "list", "data": data })).into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameBody {
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchOrgBody {
-    store_bodies: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreditsBody {
-    amount_usd: String,
-    note: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitParams {
-    limit: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyNameParams {
-    key_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DaysParams {
-    days: Option<u32>,
-}
-
-type Answer = Result<Response, ApiError>;
-
-async fn create_org(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    let body: NameBody = json_body(body)?;
-    let org = admin(&state).create_org(&body.name).await?;
-    Ok((StatusCode::CREATED, Json(org)).into_response())
-}
-
-async fn list_orgs(_: AdminAuth, State(state): State<Arc<AppState>>) -> Answer {
-    Ok(list(admin(&state).list_orgs().await?))
-}
-
-async fn get_org(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-) -> Answer {
-    Ok(ok(admin(&state).org(&org).await?))
-}
-
-async fn patch_org(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    let body: PatchOrgBody = json_body(body)?;
-    let org = admin(&state)
-        .set_store_bodies(&org, body.store_bodies)
-        .await?;
-    // Requests read `store_bodies` from the cached key → org record: drop it here.
-    state.auth.clear();
-    Ok(ok(org))
-}
-
-async fn create_key(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    let body: NameBody = json_body(body)?;
-    let key = admin(&state).create_key(&org, &body.name).await?;
-    Ok((StatusCode::CREATED, Json(key)).into_response())
-}
-
-async fn list_keys(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-) -> Answer {
-    Ok(list(admin(&state).list_keys(&org).await?))
-}
-
-async fn revoke_key(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(key_id): Path<String>,
-) -> Answer {
-    let revoked = admin(&state).revoke_key(&key_id).await?;
-    state.auth.clear();
-    Ok(ok(revoked))
-}
-
-async fn add_credits(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    let body: CreditsBody = json_body(body)?;
-    Ok(ok(admin(&state)
-        .add_credits(&org, &body.amount_usd, body.note.as_deref())
-        .await?))
-}
-
-async fn balance(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-) -> Answer {
-    Ok(ok(admin(&state).balance(&org).await?))
-}
-
-async fn ledger(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    q: Result<Query<LimitParams>, QueryRejection>,
-) -> Answer {
-    let q = query(q)?;
-    Ok(list(admin(&state).ledger(&org, q.limit).await?))
-}
-
-async fn set_provider_key(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path((org, provider)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer {
-    let input = ProviderKeyInput::from_json(json_body(body)?)?;
-    let info = admin(&state)
-        .set_provider_key(&org, &provider, input)
-        .await?;
-    state.forget_org_keys(info.org_id);
-    Ok(ok(info))
-}
-
-async fn remove_provider_key(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path((org, provider)): Path<(String, String)>,
-    q: Result<Query<KeyNameParams>, QueryRejection>,
-) -> Answer {
-    let q = query(q)?;
-    let removed = admin(&state)
-        .remove_provider_key(&org, &provider, q.key_name.as_deref())
-        .await?;
-    state.forget_org_keys(removed.org_id);
-    Ok(ok(removed))
-}
-
-async fn list_provider_keys(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-) -> Answer {
-    Ok(list(admin(&state).list_provider_keys(&org).await?))
-}
-
-async fn logs(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    q: Result<Query<LogsParams>, QueryRejection>,
-) -> Answer {
-    let q = query(q)?;
-    Ok(list(admin(&state).logs(&org, q).await?))
-}
-
-async fn spend(
-    _: AdminAuth,
-    State(state): State<Arc<AppState>>,
-    Path(org): Path<String>,
-    q: Result<Query<DaysParams>, QueryRejection>,
-) -> Answer {
-    let q = query(q)?;
-    Ok(ok(admin(&state).spend(&org, q.days).await?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn param(e: &ApiError) -> Option<&'static str> {
-        match e {
-            ApiError::BadRequest { param, .. } => *param,
-            _ => None,
-        }
-    }
 
     #[test]
     fn usd_amounts_are_exact_nanos() {
@@ -1131,22 +848,9 @@ mod tests {
         ] {
             let e = parse_usd_amount(bad, "amount_usd").unwrap_err();
             assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad}");
-            assert_eq!(param(&e), Some("amount_usd"), "{bad}");
+            assert_eq!(e.param(), Some("amount_usd"), "{bad}");
             assert!(e.to_string().contains("amount_usd"), "{bad}: {e}");
         }
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(tokens_match(
-            "admin-token-0123456789",
-            "admin-token-0123456789"
-        ));
-        assert!(!tokens_match(
-            "admin-token-0123456789",
-            "admin-token-012345678"
-        ));
-        assert!(!tokens_match("", "admin-token-0123456789"));
     }
 
     #[test]
