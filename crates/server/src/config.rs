@@ -57,6 +57,8 @@ pub struct Config {
     pub billing: BillingConfig,
     /// Per provider: base URL override and the gateway's own (PTB) credentials.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// The web dashboard's sessions (`[dashboard]`).
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -127,6 +129,7 @@ impl Default for Config {
             log: LogConfig::default(),
             billing: BillingConfig::default(),
             providers: BTreeMap::new(),
+            dashboard: crate::dashboard::DashboardConfig::default(),
         }
     }
 }
@@ -212,6 +215,9 @@ impl Config {
                 "DATABASE_URL" => self.database_url = Some(value.clone()),
                 "MASTER_KEY" => self.master_key = Some(value.clone()),
                 "ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
+                "DASHBOARD_SECURE_COOKIES" => {
+                    self.dashboard.secure_cookies = matches!(value.as_str(), "1" | "true" | "yes")
+                }
                 "REGISTRY" | "REGISTRY_DIR" => self.registry_dir = Some(PathBuf::from(&value)),
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_u64("max_body_bytes")? as usize,
                 "REQUEST_TIMEOUT_SECS" => {

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod metrics;
 pub mod plan;
