@@ -79,6 +79,20 @@ pub enum AdminCommand {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Fill an org's request log with synthetic rows (and their rollups), to try the dashboard
+    /// on real volumes. Rows are priced with the registry and spread over the last `--days`.
+    #[command(name = "seed-logs")]
+    SeedLogs {
+        #[command(flatten)]
+        org: OrgOpt,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Random seed: the same seed gives the same rows (ids and times aside).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Args)]
@@ -425,6 +439,36 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
                     "id",
                 ],
             );
+        }
+        AdminCommand::SeedLogs {
+            org,
+            rows,
+            days,
+            seed,
+        } => {
+            let org = admin.org(&org.org).await?;
+            let started = std::time::Instant::now();
+            let written = switchyard_server::dashboard::seed::seed_logs(
+                admin.store,
+                admin.registry,
+                org.id,
+                rows,
+                days,
+                seed,
+            )
+            .await
+            .map_err(|e| Failure(e.to_string(), 1))?;
+            if json {
+                print_json(
+                    &serde_json::json!({"org_id": org.id, "rows": written, "seconds": started.elapsed().as_secs_f64()}),
+                );
+            } else {
+                println!(
+                    "wrote {written} request-log rows for `{}` over {days} days in {:.1} s",
+                    org.name,
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         AdminCommand::Spend { org, days } => {
             let report = admin.spend(&org.org, days).await?;

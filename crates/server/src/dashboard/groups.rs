@@ -34,7 +34,7 @@ impl GroupParams {
             self.range.as_deref(),
             self.from.as_deref(),
             self.to.as_deref(),
-            "7d",
+            "24h",
         )?;
         let sort =
             match clean(&self.sort).as_deref() {

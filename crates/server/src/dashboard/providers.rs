@@ -81,7 +81,7 @@ fn card(ctx: &Ctx, p: &Provider, keys: &[&ProviderKeyView], notice: Option<&Noti
     html! {
         div.card.provider #{ "provider-" (p.id) } data-card-text=(search_text) data-provider=(p.id) {
             div.head {
-                span class=(if vendored { "logo" } else { "logo mono" }) { img src=(p.ui.logo) alt="" width="24" height="24" loading="lazy"; }
+                span class=(if vendored { "logo" } else { "logo mono" }) { img src=(p.ui.logo) alt="" width="24" height="24"; }
                 div {
                     h3 { (p.name) }
                     a href=(p.ui.docs_url) target="_blank" rel="noopener noreferrer" { "Docs" }
