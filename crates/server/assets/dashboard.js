@@ -86,7 +86,7 @@
       axes: [
         Object.assign({}, axis),
         Object.assign({}, axis, {
-          size: 64,
+          size: c.unit === "USD" ? 84 : 64,
           label: c.axis,
           labelSize: 16,
           values: (u, vals) => vals.map((v) => fmt(v, c.unit)),

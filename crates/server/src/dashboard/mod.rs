@@ -16,7 +16,7 @@
 pub mod assets;
 pub mod auth;
 mod credits;
-mod format;
+pub mod format;
 mod groups;
 mod keys;
 pub mod layout;
@@ -35,6 +35,14 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::state::AppState;
+
+/// A preset range (`1h`, `24h`, `7d`, `30d`) ending now, for tests and benches.
+///
+/// # Panics
+/// On any other key.
+pub fn format_range(key: &str) -> format::Range {
+    format::Range::parse(Some(key), None, None, "24h").expect("a preset range")
+}
 
 /// `[dashboard]` settings.
 #[derive(Clone, Debug, Deserialize)]

@@ -368,7 +368,7 @@ fn render(ctx: &Ctx, range: &Range, by_model: bool, data: &OverviewData) -> Resp
             (empty_state(ctx))
         }
         div.grid.stats {
-            (stat("Requests", int(t.requests), Some(format!("{} errors ({:.1}%)", int(t.errors), if t.requests > 0 { t.errors as f64 * 100.0 / t.requests as f64 } else { 0.0 }))))
+            (stat("Requests", int(t.requests), Some(format!("{} failed ({:.1}%)", int(t.errors), if t.requests > 0 { t.errors as f64 * 100.0 / t.requests as f64 } else { 0.0 }))))
             (stat("Cost", usd(t.cost), (t.unpriced > 0).then(|| format!("{} unpriced requests", int(t.unpriced)))))
             (stat("Tokens", int(t.tokens), None))
             (stat("Avg latency", format::ms((t.requests > 0).then(|| t.latency_sum / t.requests)), None))

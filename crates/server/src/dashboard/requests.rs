@@ -515,7 +515,7 @@ pub async fn detail(
                     dt { "Endpoint" } dd { (row.endpoint.clone().unwrap_or_else(|| "–".into())) }
                     dt { "Provider" } dd { (row.provider.clone().unwrap_or_else(|| "–".into())) }
                     dt { "Billing" } dd { (row.billing.map(BillingMode::as_str).unwrap_or("–")) }
-                    dt { "Tokens" } dd.num { "prompt " (opt_int(row.prompt_tokens)) " · completion " (opt_int(row.completion_tokens)) " · cached " (opt_int(row.cached_tokens)) " · cache write " (opt_int(row.cache_write_tokens)) " · reasoning " (opt_int(row.reasoning_tokens)) }
+                    dt { "Tokens" } dd { "prompt " (opt_int(row.prompt_tokens)) " · completion " (opt_int(row.completion_tokens)) " · cached " (opt_int(row.cached_tokens)) " · cache write " (opt_int(row.cache_write_tokens)) " · reasoning " (opt_int(row.reasoning_tokens)) }
                     dt { "Cost" } dd #detail-cost { (cost(row.cost_nanos)) }
                     dt { "Latency" } dd { (ms(Some(row.latency_ms))) @if let Some(t) = row.ttft_ms { " · TTFT " (ms(Some(t))) } }
                     dt { "Stream" } dd { (if row.stream { "yes" } else { "no" }) }
