@@ -137,9 +137,9 @@ class Ui:
         """Screenshots at both sizes (charts re-laid out on resize), then back to desktop."""
         for size, (w, h) in SIZES.items():
             self.d.set_window_size(w, h)
-            self.d.execute_script("window.dispatchEvent(new Event('resize'))")
-            self.d.implicitly_wait(0)
-            WebDriverWait(self.d, 5).until(lambda d: d.execute_script("return document.readyState") == "complete")
+            # Charts follow their card's width; wait until none is wider than the page.
+            WebDriverWait(self.d, 5).until(lambda d: d.execute_script(
+                "return [...document.querySelectorAll('.chart canvas')].every(c => c.getBoundingClientRect().right <= document.documentElement.clientWidth + 1)"))
             self.d.save_screenshot(str(SHOTS / f"{name}-{size}.png"))
         self.d.set_window_size(*SIZES["desktop"])
 

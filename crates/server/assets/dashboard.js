@@ -97,7 +97,15 @@
       plugins: [tooltip(c)],
     };
     const data = [c.x].concat(c.series.map((s) => s.values));
-    charts.push({ el, u: new uPlot(opts, data, el) });
+    const u = new uPlot(opts, data, el);
+    charts.push({ el, u });
+    // Follow the card's width (window resize, phone rotation, grid reflow).
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(() => {
+        const w = Math.max(el.clientWidth, 200);
+        if (w !== u.width) u.setSize({ width: w, height: 230 });
+      }).observe(el);
+    }
   }
 
   function initCharts(root) {

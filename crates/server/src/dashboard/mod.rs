@@ -23,6 +23,7 @@ pub mod layout;
 mod models;
 pub mod overview;
 mod providers;
+mod request_detail;
 pub mod requests;
 pub mod seed;
 
@@ -83,7 +84,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/dashboard/o/{org}", get(org_home))
         .route("/dashboard/o/{org}/overview", get(overview::page))
         .route("/dashboard/o/{org}/requests", get(requests::list))
-        .route("/dashboard/o/{org}/requests/{id}", get(requests::detail))
+        .route(
+            "/dashboard/o/{org}/requests/{id}",
+            get(request_detail::detail),
+        )
         .route("/dashboard/o/{org}/users", get(groups::users))
         .route("/dashboard/o/{org}/properties", get(groups::properties))
         .route("/dashboard/o/{org}/providers", get(providers::page))

@@ -184,7 +184,7 @@ pub async fn page(
     providers.sort_by_key(|p| p.1.to_lowercase());
     let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     let content = html! {
-        div.pagehead { h1 { "Models" } span.muted { (total) " of " (r.models().len()) " models" } }
+        div.pagehead { h1 { "Models" } }
         form.filters method="get" action=(base) hx-get=(base) hx-target="#results" hx-select="#results" hx-swap="outerHTML" hx-push-url="true" hx-trigger="change, keyup changed delay:250ms from:#model-search, submit" {
             label.field { span { "Search" } input #model-search type="search" name="q" value=(p.q.clone().unwrap_or_default()) placeholder="claude, gpt-4o, llama…"; }
             label.field { span { "Author" } select name="author" { option value="" { "any" } @for (id, name) in &authors { option value=(id) selected[sel(&p.author, id)] { (name) } } } }
@@ -201,6 +201,7 @@ pub async fn page(
             button type="submit" { "Search" }
         }
         div #results {
+            p.muted #model-count { (total) " of " (r.models().len()) " models" }
             @if shown.is_empty() {
                 div.card.empty { h2 { "No models match" } p { a href=(base) { "Clear the search" } } }
             }
