@@ -237,6 +237,13 @@ def test_dashboard_in_a_browser(gateway, upstream, browser):
     assert "alice" in ui.css("main").text and "no-such-model-anywhere" in ui.css("main").text
     ui.assert_clean_console("overview")
     ui.shoot("overview")
+    # Dark mode (prefers-color-scheme), drawn from a fresh load so the charts pick its colours.
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    ui.go(f"/dashboard/o/{org_a}/overview")
+    ui.wait_css(".chart[data-chart=requests][data-points]")
+    assert ui.d.execute_script("return getComputedStyle(document.body).backgroundColor") != "rgb(246, 247, 249)"
+    browser.save_screenshot(str(SHOTS / "overview-dark-desktop.png"))
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
 
     # Requests: every request of org A, with the cost the gateway charged.
     ui.go(f"/dashboard/o/{org_a}/requests")
