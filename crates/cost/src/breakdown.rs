@@ -166,30 +166,26 @@ fn modality_kinds(m: Modality) -> [LineKind; 3] {
 /// Prices `usage` with `pricing`, choosing the tier by `basis`.
 ///
 /// The tier is chosen once and prices every line. Lines with no quantity are left out, except
-/// input and output, which always appear. Multipliers that are not given count as 1.
+/// input and output, which always appear. A cache kind with no price is charged as input.
 pub fn price(pricing: &Pricing, basis: TierBasis, usage: &Usage) -> CostBreakdown {
     let tier = pricing.tier_for(tier_value(basis, usage));
-    let one = Decimal::ONE;
     let mut lines = Lines(Vec::with_capacity(4));
 
     lines.push(LineKind::Input, usage.input.unwrap_or(0), tier.input);
-    let read_rate = tier.input * tier.cache.read.unwrap_or(one);
     lines.push_nonzero(
         LineKind::CacheRead,
         usage.cache_read.unwrap_or(0),
-        read_rate,
+        tier.cache_read_rate(),
     );
-    let w5m = tier.input * tier.cache.write_5m.unwrap_or(one);
     lines.push_nonzero(
         LineKind::CacheWrite5m,
         usage.cache_write_5m.unwrap_or(0),
-        w5m,
+        tier.cache_write_5m_rate(),
     );
-    let w1h = tier.input * tier.cache.write_1h.unwrap_or(one);
     lines.push_nonzero(
         LineKind::CacheWrite1h,
         usage.cache_write_1h.unwrap_or(0),
-        w1h,
+        tier.cache_write_1h_rate(),
     );
 
     // Reasoning is a part of output: only the rest is charged at the output rate.
@@ -210,13 +206,11 @@ pub fn price(pricing: &Pricing, basis: TierBasis, usage: &Usage) -> CostBreakdow
         let rates = modality_rates(tier, m);
         let in_rate = rates.and_then(|r| r.input).unwrap_or(tier.input);
         let out_rate = rates.and_then(|r| r.output).unwrap_or(tier.output);
-        let mult = rates
-            .and_then(|r| r.cached_input_multiplier)
-            .or(tier.cache.read)
-            .unwrap_or(one);
+        let cached_rate =
+            tier.cached_modality_rate(in_rate, rates.and_then(|r| r.cached_input_multiplier));
         let [k_in, k_cached, k_out] = modality_kinds(m);
         lines.push_nonzero(k_in, u.input, in_rate);
-        lines.push_nonzero(k_cached, u.cached_input, in_rate * mult);
+        lines.push_nonzero(k_cached, u.cached_input, cached_rate);
         lines.push_nonzero(k_out, u.output, out_rate);
     }
 
@@ -240,7 +234,8 @@ pub fn price(pricing: &Pricing, basis: TierBasis, usage: &Usage) -> CostBreakdow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pricing::{CacheMultipliers, TierSpec};
+    use crate::cache::{CacheMultipliers, CachePrices};
+    use crate::pricing::TierSpec;
     use rust_decimal_macros::dec;
 
     fn claude_sonnet_4() -> Pricing {
@@ -382,6 +377,83 @@ mod tests {
         assert_eq!(b.line(LineKind::AudioOutput).unwrap().amount, dec!(0.00001));
         assert_eq!(b.line(LineKind::ImageInput).unwrap().amount, dec!(0.000003));
         assert_eq!(b.line(LineKind::Request).unwrap().amount, dec!(0.005));
+    }
+
+    /// $0.60 input with $0.11 cached input: no short multiplier gives 0.11/0.60, the absolute
+    /// form prices it exactly.
+    #[test]
+    fn absolute_cache_prices_are_exact() {
+        let p = Pricing::resolve(&[TierSpec {
+            input: Some(dec!(0.0000006)),
+            output: Some(dec!(0.0000024)),
+            cache_price: Some(CachePrices {
+                read: Some(dec!(0.00000011)),
+                ..Default::default()
+            }),
+            cache: Some(CacheMultipliers {
+                write_5m: Some(dec!(1.25)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }])
+        .unwrap();
+        let u = Usage {
+            cache_read: Some(1_000_000),
+            cache_write_5m: Some(1_000_000),
+            ..Usage::tokens(1_000_000, 0)
+        };
+        let b = price(&p, TierBasis::Prompt, &u);
+        let read = b.line(LineKind::CacheRead).unwrap();
+        assert_eq!(read.unit_price, dec!(0.00000011));
+        assert_eq!(read.amount, dec!(0.11));
+        assert_eq!(b.line(LineKind::CacheWrite5m).unwrap().amount, dec!(0.75));
+        assert_eq!(b.total, dec!(0.6) + dec!(0.11) + dec!(0.75));
+        // An unpriced kind (1h writes here) is charged as input.
+        let tier = p.base();
+        assert_eq!(tier.cache_write_1h_rate(), dec!(0.0000006));
+        assert_eq!(tier.max_input_rate(), dec!(0.00000075));
+    }
+
+    #[test]
+    fn cached_modality_input_follows_an_absolute_cache_price() {
+        let p = Pricing::resolve(&[TierSpec {
+            input: Some(dec!(0.0000003)),
+            output: Some(dec!(0.0000025)),
+            cache_price: Some(CachePrices {
+                read: Some(dec!(0.00000003)),
+                ..Default::default()
+            }),
+            audio: Some(ModalityRates {
+                input: Some(dec!(0.000001)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }])
+        .unwrap();
+        let u = Usage {
+            audio: Some(crate::ModalityUsage {
+                input: 0,
+                cached_input: 1_000_000,
+                output: 0,
+            }),
+            image: Some(crate::ModalityUsage {
+                input: 0,
+                cached_input: 1_000_000,
+                output: 0,
+            }),
+            ..Usage::tokens(0, 0)
+        };
+        let b = price(&p, TierBasis::Prompt, &u);
+        // Audio input is 1.00/M: the 0.03/0.30 ratio of text gives 0.10/M cached.
+        assert_eq!(
+            b.line(LineKind::AudioCachedInput).unwrap().amount,
+            dec!(0.1)
+        );
+        // Image input has no rate of its own: the text cache price, exactly.
+        assert_eq!(
+            b.line(LineKind::ImageCachedInput).unwrap().amount,
+            dec!(0.03)
+        );
     }
 
     #[test]

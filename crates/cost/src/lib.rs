@@ -9,20 +9,21 @@
 //! - the tier is chosen once per request from the provider's [`TierBasis`] (by default the prompt
 //!   size the provider saw: input + cache reads + cache writes), inclusive threshold, and every
 //!   line of the request is priced at that tier;
-//! - cache reads and writes are multipliers of the input rate;
+//! - cache reads and writes are priced per kind either as multipliers of the input rate
+//!   (`cache`) or as absolute USD per token (`cache_price`), never both for one kind in a tier;
 //! - reasoning tokens are part of output tokens, priced at `thinking` when given;
 //! - a provider-reported cost replaces the computed total (the lines stay for display).
 
 mod breakdown;
+mod cache;
 mod decimal_serde;
 mod pricing;
 mod usage;
 
 pub use breakdown::{price, CostBreakdown, CostLine, LineKind, NANOS_PER_USD};
+pub use cache::{CacheKind, CacheMultipliers, CachePrices, CacheRate};
 pub use decimal_serde::{deserialize_decimal, deserialize_opt_decimal};
-pub use pricing::{
-    CacheMultipliers, ModalityRates, Pricing, PricingError, Tier, TierBasis, TierSpec,
-};
+pub use pricing::{ModalityRates, Pricing, PricingError, Tier, TierBasis, TierSpec};
 pub use usage::{ModalityUsage, Usage};
 
 /// Converts a USD amount to integer nano-dollars, rounding half away from zero.

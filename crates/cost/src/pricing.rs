@@ -1,5 +1,6 @@
 //! Price lists: tiers as written in data ([`TierSpec`]) and as resolved for use ([`Pricing`]).
 
+use crate::cache::{CacheKind, CacheMultipliers, CachePrices};
 use crate::decimal_serde::deserialize_opt_decimal;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -16,30 +17,6 @@ pub enum TierBasis {
     Input,
     /// Always the base tier; higher tiers are informational.
     Base,
-}
-
-/// Cache prices as multipliers of the tier's input rate.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CacheMultipliers {
-    #[serde(
-        default,
-        deserialize_with = "deserialize_opt_decimal",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub read: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "deserialize_opt_decimal",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub write_5m: Option<Decimal>,
-    #[serde(
-        default,
-        deserialize_with = "deserialize_opt_decimal",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub write_1h: Option<Decimal>,
 }
 
 /// Rates for one non-text modality (image, audio, video, file). Unset rates fall back to the
@@ -103,8 +80,12 @@ pub struct TierSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub output: Option<Decimal>,
+    /// Cache prices as multipliers of `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheMultipliers>,
+    /// Cache prices as USD per token. A kind may be given here or in `cache`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_price: Option<CachePrices>,
     /// USD per reasoning token; the output rate when unset.
     #[serde(
         default,
@@ -149,7 +130,12 @@ pub struct Tier {
     pub threshold: u64,
     pub input: Decimal,
     pub output: Decimal,
+    /// Cache kinds priced as multipliers of `input`. Read prices through
+    /// [`Tier::cache_unit_price`], which also covers `cache_price`.
     pub cache: CacheMultipliers,
+    /// Cache kinds priced as USD per token; never the same kind as `cache`.
+    #[serde(skip_serializing_if = "CachePrices::is_empty")]
+    pub cache_price: CachePrices,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking: Option<Decimal>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,6 +175,23 @@ pub enum PricingError {
     },
     #[error("the base tier has no `{0}` price")]
     MissingBaseField(&'static str),
+    #[error("tier {index} prices cache {} twice, as `cache.{}` (a multiplier of input) and as `cache_price.{}` (USD per token); keep one", .kind.as_str(), .kind.as_str(), .kind.as_str())]
+    CacheGivenTwice { index: usize, kind: CacheKind },
+}
+
+impl PricingError {
+    /// Where the error is, relative to the tier list: `[1].cache_price.read`, or `None` for an
+    /// error of the list as a whole.
+    pub fn path(&self) -> Option<String> {
+        match self {
+            PricingError::Negative { index, field, .. } => Some(format!("[{index}].{field}")),
+            PricingError::CacheGivenTwice { index, kind } => {
+                Some(format!("[{index}].cache_price.{}", kind.as_str()))
+            }
+            PricingError::NotIncreasing { index, .. } => Some(format!("[{index}].threshold")),
+            _ => None,
+        }
+    }
 }
 
 /// A validated price list: tiers with strictly increasing thresholds starting at 0, inheritance
@@ -218,14 +221,28 @@ impl TierSpec {
     fn inherit(&mut self, lower: &TierSpec) {
         fill(&mut self.input, &lower.input);
         fill(&mut self.output, &lower.output);
-        match (self.cache.as_mut(), &lower.cache) {
-            (Some(c), Some(l)) => {
-                fill(&mut c.read, &l.read);
-                fill(&mut c.write_5m, &l.write_5m);
-                fill(&mut c.write_1h, &l.write_1h);
+        // Per cache kind: a tier that states it in either form keeps its own; otherwise it
+        // inherits the lower tier's, in the form that tier has.
+        for kind in CacheKind::ALL {
+            let own = self.cache.as_ref().and_then(|c| c.get(kind)).is_some()
+                || self
+                    .cache_price
+                    .as_ref()
+                    .and_then(|c| c.get(kind))
+                    .is_some();
+            if own {
+                continue;
             }
-            (None, Some(l)) => self.cache = Some(l.clone()),
-            _ => {}
+            if let Some(v) = lower.cache.as_ref().and_then(|c| c.get(kind)) {
+                self.cache
+                    .get_or_insert_with(Default::default)
+                    .set(kind, Some(v));
+            }
+            if let Some(v) = lower.cache_price.as_ref().and_then(|c| c.get(kind)) {
+                self.cache_price
+                    .get_or_insert_with(Default::default)
+                    .set(kind, Some(v));
+            }
         }
         fill(&mut self.thinking, &lower.thinking);
         fill(&mut self.request, &lower.request);
@@ -256,17 +273,48 @@ impl TierSpec {
                 ("cache.write_1h", c.write_1h),
             ]);
         }
-        for (name, m) in [
-            ("image", &self.image),
-            ("audio", &self.audio),
-            ("video", &self.video),
-            ("file", &self.file),
+        if let Some(c) = &self.cache_price {
+            fields.extend([
+                ("cache_price.read", c.read),
+                ("cache_price.write_5m", c.write_5m),
+                ("cache_price.write_1h", c.write_1h),
+            ]);
+        }
+        for (names, m) in [
+            (
+                [
+                    "image.input",
+                    "image.cached_input_multiplier",
+                    "image.output",
+                ],
+                &self.image,
+            ),
+            (
+                [
+                    "audio.input",
+                    "audio.cached_input_multiplier",
+                    "audio.output",
+                ],
+                &self.audio,
+            ),
+            (
+                [
+                    "video.input",
+                    "video.cached_input_multiplier",
+                    "video.output",
+                ],
+                &self.video,
+            ),
+            (
+                ["file.input", "file.cached_input_multiplier", "file.output"],
+                &self.file,
+            ),
         ] {
             if let Some(m) = m {
                 fields.extend([
-                    (name, m.input),
-                    (name, m.cached_input_multiplier),
-                    (name, m.output),
+                    (names[0], m.input),
+                    (names[1], m.cached_input_multiplier),
+                    (names[2], m.output),
                 ]);
             }
         }
@@ -279,6 +327,14 @@ impl TierSpec {
                         value,
                     });
                 }
+            }
+        }
+        if let (Some(m), Some(p)) = (&self.cache, &self.cache_price) {
+            if let Some(kind) = CacheKind::ALL
+                .into_iter()
+                .find(|&k| m.get(k).is_some() && p.get(k).is_some())
+            {
+                return Err(PricingError::CacheGivenTwice { index, kind });
             }
         }
         Ok(())
@@ -319,6 +375,7 @@ impl Pricing {
                     input: s.input.ok_or(PricingError::MissingBaseField("input"))?,
                     output: s.output.ok_or(PricingError::MissingBaseField("output"))?,
                     cache: s.cache.unwrap_or_default(),
+                    cache_price: s.cache_price.unwrap_or_default(),
                     thinking: s.thinking,
                     request: s.request,
                     web_search: s.web_search,
@@ -448,6 +505,79 @@ mod tests {
         assert_eq!(t.cache.write_5m, Some(dec!(1.25)));
         assert_eq!(t.image.as_ref().unwrap().input, Some(dec!(0.001)));
         assert_eq!(t.image.as_ref().unwrap().output, Some(dec!(0.5)));
+    }
+
+    #[test]
+    fn one_cache_kind_in_both_forms_is_refused() {
+        let spec = TierSpec {
+            cache: Some(CacheMultipliers {
+                read: Some(dec!(0.1)),
+                ..Default::default()
+            }),
+            cache_price: Some(CachePrices {
+                read: Some(dec!(0.0000001)),
+                ..Default::default()
+            }),
+            ..tier(0, Some(dec!(0.000001)), Some(dec!(0.000002)))
+        };
+        let err = Pricing::resolve(&[spec]).unwrap_err();
+        assert_eq!(
+            err,
+            PricingError::CacheGivenTwice {
+                index: 0,
+                kind: CacheKind::Read
+            }
+        );
+        assert_eq!(err.path().as_deref(), Some("[0].cache_price.read"));
+        assert!(err.to_string().contains("`cache.read`"), "{err}");
+    }
+
+    #[test]
+    fn cache_kinds_inherit_in_either_form_and_a_stated_form_wins() {
+        let base = TierSpec {
+            cache: Some(CacheMultipliers {
+                read: Some(dec!(0.1)),
+                write_5m: Some(dec!(1.25)),
+                ..Default::default()
+            }),
+            cache_price: Some(CachePrices {
+                write_1h: Some(dec!(0.000005)),
+                ..Default::default()
+            }),
+            ..tier(0, Some(dec!(0.000001)), Some(dec!(0.000002)))
+        };
+        // The higher tier prices reads absolutely: it must not also inherit the 0.1 multiplier.
+        let high = TierSpec {
+            cache_price: Some(CachePrices {
+                read: Some(dec!(0.0000003)),
+                ..Default::default()
+            }),
+            ..tier(1000, Some(dec!(0.000002)), None)
+        };
+        let p = Pricing::resolve(&[base, high]).unwrap();
+        let t = &p.tiers()[1];
+        assert_eq!(t.cache.read, None);
+        assert_eq!(t.cache_read_rate(), dec!(0.0000003));
+        // 5m writes inherit the multiplier, applied to this tier's input.
+        assert_eq!(t.cache_write_5m_rate(), dec!(0.0000025));
+        assert_eq!(t.cache_write_1h_rate(), dec!(0.000005));
+        assert_eq!(
+            p.tiers()[0].cache_rate(CacheKind::Read),
+            Some(crate::CacheRate::Multiplier(dec!(0.1)))
+        );
+    }
+
+    #[test]
+    fn negative_cache_price_names_its_field() {
+        let spec = TierSpec {
+            cache_price: Some(CachePrices {
+                write_5m: Some(dec!(-1)),
+                ..Default::default()
+            }),
+            ..tier(0, Some(dec!(1)), Some(dec!(1)))
+        };
+        let err = Pricing::resolve(&[spec]).unwrap_err();
+        assert_eq!(err.path().as_deref(), Some("[0].cache_price.write_5m"));
     }
 
     #[test]

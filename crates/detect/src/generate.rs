@@ -4,7 +4,7 @@ use crate::table::{CostRow, MatchOp, RowPrices, RowSource};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use switchyard_cost::Pricing;
+use switchyard_cost::{CacheKind, Pricing};
 
 /// The shipped explicit rows.
 pub const EXPLICIT_ROWS_TOML: &str = include_str!("../data/explicit_rows.toml");
@@ -27,16 +27,17 @@ pub struct RegistryName<'a> {
 /// per image, so `per_image` stays unset; `request` becomes `per_call`.
 pub fn row_prices(pricing: &Pricing) -> RowPrices {
     let base = pricing.base();
-    let times = |m: Option<Decimal>| m.map(|m| (base.input * m).normalize());
-    let write_5m = times(base.cache.write_5m);
+    // Either cache form (multiplier or absolute), as USD per token.
+    let times = |k: CacheKind| base.stated_cache_price(k).map(|p| p.normalize());
+    let write_5m = times(CacheKind::Write5m);
     RowPrices {
         prompt: base.input,
         completion: base.output,
-        cache_read: times(base.cache.read),
+        cache_read: times(CacheKind::Read),
         // The reference's unsplit write rate is Anthropic's default (5-minute) write.
         cache_write: write_5m,
         cache_write_5m: write_5m,
-        cache_write_1h: times(base.cache.write_1h),
+        cache_write_1h: times(CacheKind::Write1h),
         prompt_audio: base.audio.as_ref().and_then(|a| a.input),
         completion_audio: base.audio.as_ref().and_then(|a| a.output),
         per_image: None,

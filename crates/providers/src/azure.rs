@@ -11,9 +11,9 @@ use http::Method;
 use serde_json::Value;
 use switchyard_registry::{ConfigField, Provider, WireFormat};
 
-use crate::adapter::{base_headers, Credentials, RequestOptions, Target, UpstreamRequest};
 use crate::error::ProviderError;
 use crate::openai::{expand_template, request_body};
+use crate::request::{base_headers, Credentials, RequestOptions, Target, UpstreamRequest};
 
 /// The `api-version` when neither key nor deployment sets one: the latest GA-documented
 /// data-plane version at the time of writing.

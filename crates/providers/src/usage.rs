@@ -138,6 +138,24 @@ fn provider_cost(usage: &Value) -> Option<Decimal> {
     }
 }
 
+/// Normalises the `usage` of OpenAI's Responses API (`/v1/responses`): `input_tokens` includes
+/// `input_tokens_details.cached_tokens`, and `output_tokens` includes
+/// `output_tokens_details.reasoning_tokens`.
+pub fn from_openai_responses(usage: &Value) -> Usage {
+    if !usage.is_object() {
+        return Usage::default();
+    }
+    let input = count(usage, &["input_tokens"]);
+    let cached = count(usage, &["input_tokens_details", "cached_tokens"]);
+    Usage {
+        input: input.map(|i| i.saturating_sub(cached.unwrap_or(0))),
+        cache_read: cached.filter(|_| input.is_some()),
+        output: count(usage, &["output_tokens"]),
+        reasoning: count(usage, &["output_tokens_details", "reasoning_tokens"]),
+        ..Usage::default()
+    }
+}
+
 /// Reads the `usage` of a whole OpenAI-shape response body.
 pub fn from_openai_response(body: &Value) -> Usage {
     body.get("usage").map(from_openai).unwrap_or_default()
@@ -249,6 +267,21 @@ mod tests {
         assert_eq!(u.provider_cost, Some(dec!(0.00521)));
         assert_eq!(u.web_search, Some(2));
         assert_eq!((u.output, u.reasoning), (Some(200), Some(50)));
+    }
+
+    #[test]
+    fn responses_usage_splits_cache_and_reasoning() {
+        let u = from_openai_responses(&json!({
+            "input_tokens": 1200, "input_tokens_details": {"cached_tokens": 1000},
+            "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 256},
+            "total_tokens": 1500
+        }));
+        assert_eq!(
+            (u.input, u.cache_read, u.output, u.reasoning),
+            (Some(200), Some(1000), Some(300), Some(256))
+        );
+        assert_eq!(u.prompt_tokens(), 1200);
+        assert!(from_openai_responses(&Value::Null).is_unreported());
     }
 
     #[test]

@@ -7,13 +7,22 @@
 //!
 //! Pure: no network, no database.
 
+pub mod check;
+pub mod diff;
+mod lifecycle;
 mod load;
 mod registry;
 mod spec;
 mod types;
 
+pub use lifecycle::{parse_date, Lifecycle, LifecycleStatus, Retirement};
 pub use load::{RegistryErrors, RegistryIssue};
 pub use registry::{Registry, Unpriced};
+
+/// A file of the embedded registry folder by its relative path (e.g. `acknowledged.toml`).
+pub fn embedded_file(path: &str) -> Option<&'static str> {
+    EMBEDDED.iter().find(|(p, _)| *p == path).map(|(_, t)| *t)
+}
 pub use types::{
     AuthStyle, Author, ConfigField, DeploymentConfig, Endpoint, Modality, Model,
     ModelProviderConfig, Parameter, Provider, ProviderUi, Quantization, RateLimits, ResponseFormat,

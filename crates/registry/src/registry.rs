@@ -1,11 +1,13 @@
 //! The loaded registry and its indexes, built once.
 
+use crate::lifecycle::{LifecycleStatus, Retirement};
 use crate::load::{self, Files, Loaded, RegistryErrors};
 use crate::types::{Author, Endpoint, Model, ModelProviderConfig, Provider};
 use indexmap::IndexMap;
 use rustc_hash::FxHashMap;
 use std::path::Path;
 use switchyard_cost::{CostBreakdown, Usage};
+use time::Date;
 
 type Map<V> = FxHashMap<Box<str>, V>;
 
@@ -410,6 +412,54 @@ impl Registry {
             .map(|p| p.tier_basis)
             .unwrap_or_default();
         switchyard_cost::price(&endpoint.pricing, basis, usage)
+    }
+
+    // ---- lifecycle ----------------------------------------------------------------------
+
+    /// A model's status on `date`: its own, or retired when it has endpoints and every one of
+    /// them is retired. `None` for an unknown model.
+    pub fn model_status_at(&self, model: &str, date: Date) -> Option<LifecycleStatus> {
+        let m = self.model(model)?;
+        Some(if self.retirement(model, None, date).is_some() {
+            LifecycleStatus::Retired
+        } else {
+            m.status_at(date)
+        })
+    }
+
+    /// Why `model` cannot be routed on `date`, if retirement is the reason: the model itself is
+    /// retired, or it has endpoints (on `provider`, when given) and all of them are retired.
+    pub fn retirement(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        date: Date,
+    ) -> Option<Retirement> {
+        let m = self.model(model)?;
+        if let Some(retired) = m.lifecycle.retired.filter(|&r| r <= date) {
+            return Some(Retirement {
+                model: m.id.clone(),
+                retired,
+                successor: m.lifecycle.successor.clone(),
+            });
+        }
+        let mut latest: Option<Date> = None;
+        let mut successor = m.lifecycle.successor.clone();
+        for e in self
+            .endpoints_for_model(model)
+            .filter(|e| provider.is_none_or(|p| e.provider == p))
+        {
+            let retired = e.lifecycle.retired.filter(|&r| r <= date)?;
+            latest = Some(latest.map_or(retired, |l| l.max(retired)));
+            if successor.is_none() {
+                successor.clone_from(&e.lifecycle.successor);
+            }
+        }
+        Some(Retirement {
+            model: m.id.clone(),
+            retired: latest?,
+            successor,
+        })
     }
 
     fn ids<'a>(&self, map: &'a Map<Vec<u32>>, key: &str) -> &'a [u32] {

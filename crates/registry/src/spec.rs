@@ -1,4 +1,5 @@
-//! The registry files as written: raw serde structs, unknown fields refused.
+//! The registry files as written: raw serde structs, unknown fields refused. Dates stay raw
+//! TOML values here (a string or a TOML date) so the loader can name a bad one precisely.
 
 use crate::types::{
     AuthStyle, ConfigField, Modality, Parameter, Quantization, RateLimits, ResponseFormat,
@@ -72,6 +73,9 @@ pub struct ModelSpec {
     pub pinned_version_of: Option<String>,
     #[serde(default)]
     pub former_ids: Vec<String>,
+    pub deprecated: Option<toml::Value>,
+    pub retired: Option<toml::Value>,
+    pub successor: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,6 +109,11 @@ pub struct ConfigSpec {
     pub pricing: Vec<TierSpec>,
     #[serde(default)]
     pub deployments: Option<DeploymentsSpec>,
+    pub deprecated: Option<toml::Value>,
+    pub retired: Option<toml::Value>,
+    pub successor: Option<String>,
+    pub pricing_source: Option<String>,
+    pub pricing_checked: Option<toml::Value>,
 }
 
 /// `deployments = ["*", "us-east-1"]` or `[endpoint.deployments.<id>]` tables with overrides.
@@ -133,4 +142,9 @@ pub struct DeploymentSpec {
     pub deployment_name: Option<String>,
     pub base_uri: Option<String>,
     pub api_version: Option<String>,
+    pub deprecated: Option<toml::Value>,
+    pub retired: Option<toml::Value>,
+    pub successor: Option<String>,
+    pub pricing_source: Option<String>,
+    pub pricing_checked: Option<toml::Value>,
 }

@@ -1,7 +1,9 @@
 //! The registry's runtime types: what the gateway reads.
 
+use crate::lifecycle::{serialize_date, Lifecycle, LifecycleStatus};
 use serde::{Deserialize, Serialize};
 use switchyard_cost::{Pricing, TierBasis};
+use time::Date;
 
 /// The wire format a provider speaks. Each non-OpenAI format is one adapter module.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -219,6 +221,15 @@ pub struct Model {
     pub tokenizer: String,
     pub pinned_version_of: Option<String>,
     pub former_ids: Vec<String>,
+    /// `deprecated`, `retired`, `successor` as written in models.toml.
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+}
+
+impl Model {
+    pub fn status_at(&self, date: Date) -> LifecycleStatus {
+        self.lifecycle.status_at(date)
+    }
 }
 
 /// Provider settings of one deployment, after inheritance.
@@ -277,6 +288,25 @@ pub struct ModelProviderConfig {
     pub rate_limits: Option<RateLimits>,
     /// Deployment ids in file order.
     pub deployments: Vec<String>,
+    /// The `[[endpoint]]`'s lifecycle fields with its model's applied (see [`Lifecycle::within`]).
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// The price list's source at this level: the `[[endpoint]]`'s, else the file's. A
+    /// deployment may override it; [`Endpoint::pricing_source`] is always resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing_source: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_opt_date"
+    )]
+    pub pricing_checked: Option<Date>,
+}
+
+fn serialize_opt_date<S: serde::Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => serialize_date(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// One routable deployment (`model:provider:deployment`), every field resolved.
@@ -302,4 +332,24 @@ pub struct Endpoint {
     pub unsupported_parameters: Vec<Parameter>,
     pub supported_plugins: Vec<String>,
     pub config: DeploymentConfig,
+    /// Effective lifecycle: the deployment's fields, else the `[[endpoint]]`'s, with the
+    /// model's applied on top (an endpoint is retired when its model is).
+    #[serde(flatten)]
+    pub lifecycle: Lifecycle,
+    /// The URL the prices were taken from (deployment, else `[[endpoint]]`, else file).
+    pub pricing_source: String,
+    /// The date someone last checked the prices against `pricing_source`.
+    #[serde(serialize_with = "serialize_date")]
+    pub pricing_checked: Date,
+}
+
+impl Endpoint {
+    pub fn status_at(&self, date: Date) -> LifecycleStatus {
+        self.lifecycle.status_at(date)
+    }
+
+    /// A retired endpoint is never routed, not even when named.
+    pub fn is_retired_at(&self, date: Date) -> bool {
+        self.lifecycle.is_retired_at(date)
+    }
 }

@@ -11,6 +11,20 @@ fn price(d: rust_decimal::Decimal) -> String {
         .to_string()
 }
 
+fn lifecycle(l: &switchyard_registry::Lifecycle) -> String {
+    let mut s = String::new();
+    if let Some(d) = l.deprecated {
+        write!(s, " deprecated {d}").unwrap();
+    }
+    if let Some(d) = l.retired {
+        write!(s, " retired {d}").unwrap();
+    }
+    if let Some(m) = &l.successor {
+        write!(s, " successor {m}").unwrap();
+    }
+    s.trim_start().to_owned()
+}
+
 #[test]
 fn registry_state() {
     let r = Registry::embedded().expect("the embedded registry is valid");
@@ -60,9 +74,30 @@ fn registry_state() {
         writeln!(out, "{model}: {}", ids.join(", ")).unwrap();
     }
 
+    writeln!(out, "\n## price sources (endpoints, last checked)").unwrap();
+    let mut sources: BTreeMap<(&str, String), usize> = BTreeMap::new();
+    for e in r.endpoints() {
+        *sources
+            .entry((e.pricing_source.as_str(), e.pricing_checked.to_string()))
+            .or_default() += 1;
+    }
+    for ((url, checked), n) in sources {
+        writeln!(out, "{url} {checked}: {n}").unwrap();
+    }
+
+    writeln!(out, "\n## lifecycle (models and endpoints with dates)").unwrap();
+    for m in r.models().filter(|m| !m.lifecycle.is_empty()) {
+        writeln!(out, "model {}: {}", m.id, lifecycle(&m.lifecycle)).unwrap();
+    }
+    let mut dated: Vec<_> = r.endpoints().filter(|e| !e.lifecycle.is_empty()).collect();
+    dated.sort_by(|a, b| a.id.cmp(&b.id));
+    for e in dated {
+        writeln!(out, "endpoint {}: {}", e.id, lifecycle(&e.lifecycle)).unwrap();
+    }
+
     writeln!(
         out,
-        "\n## every endpoint (USD per 1M tokens; cache as multipliers)"
+        "\n## every endpoint (USD per 1M tokens; cache ×multiplier of input, or USD per 1M)"
     )
     .unwrap();
     let mut endpoints: Vec<_> = r.endpoints().collect();
@@ -87,6 +122,15 @@ fn registry_state() {
                 }
                 if let Some(x) = t.cache.write_1h {
                     write!(s, " w1h×{}", x.normalize()).unwrap();
+                }
+                for (label, x) in [
+                    ("read", t.cache_price.read),
+                    ("w5m", t.cache_price.write_5m),
+                    ("w1h", t.cache_price.write_1h),
+                ] {
+                    if let Some(x) = x {
+                        write!(s, " {label} {}", price(x)).unwrap();
+                    }
                 }
                 if let Some(x) = t.thinking {
                     write!(s, " think {}", price(x)).unwrap();

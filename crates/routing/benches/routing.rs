@@ -2,6 +2,9 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use switchyard_registry::Registry;
 use switchyard_routing::{build_attempts, parse_model_string, Availability, ProviderKey};
 
+/// Routing is benchmarked on a fixed day: the cost does not depend on it.
+const TODAY: time::Date = time::macros::date!(2026 - 12 - 01);
+
 fn bench(c: &mut Criterion) {
     let r = Registry::embedded().unwrap();
     let avail = Availability::new()
@@ -19,7 +22,7 @@ fn bench(c: &mut Criterion) {
         c.bench_function(name, |b| {
             b.iter(|| {
                 let req = parse_model_string(&r, black_box(model)).unwrap();
-                build_attempts(&r, &req, &avail).unwrap().len()
+                build_attempts(&r, &req, &avail, TODAY).unwrap().len()
             })
         });
     };

@@ -1,9 +1,11 @@
 //! From a parsed model string to the ordered list of attempts (gateway-flow.md §2.2).
 
+use crate::lifecycle::{retired, retired_deployment, routable};
 use crate::parse::{ModelRequest, ModelSpec, SpecModel};
 use crate::RoutingError;
 use std::fmt;
 use switchyard_registry::{DeploymentConfig, Endpoint, Model, Provider, Registry};
+use time::Date;
 
 /// One of the org's provider keys as routing sees it: its id and settings, never the secret.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -216,12 +218,17 @@ impl fmt::Display for Attempt<'_> {
 /// for; a passthrough is BYOK only (a PTB request must be priced). Excluded providers are
 /// removed everywhere, and an (endpoint, billing) pair already in the list is not repeated.
 ///
+/// Endpoints retired on `today` are never attempted, even when named; a retired model yields
+/// no attempts (a later chain entry may still serve the request).
+///
 /// An empty result is the caller's error: [`RoutingError::NoUsableEndpoint`] (or
-/// [`RoutingError::PassthroughNeedsKey`]) for the first chain entry that yielded nothing.
+/// [`RoutingError::PassthroughNeedsKey`], or [`RoutingError::ModelRetired`]) for the first chain
+/// entry that yielded nothing.
 pub fn build_attempts<'a>(
     registry: &'a Registry,
     request: &'a ModelRequest<'a>,
     availability: &'a Availability,
+    today: Date,
 ) -> Result<Vec<Attempt<'a>>, RoutingError> {
     let mut out: Vec<Attempt<'a>> = Vec::with_capacity(8);
     let mut first_empty: Option<&ModelSpec<'a>> = None;
@@ -231,11 +238,26 @@ pub fn build_attempts<'a>(
             continue;
         }
         match (&spec.model, spec.provider) {
-            (SpecModel::Known(model), None) => {
-                unnamed(registry, request, availability, spec, model, &mut out)
-            }
+            (SpecModel::Known(model), _) if model.lifecycle.is_retired_at(today) => {}
+            (SpecModel::Known(model), None) => unnamed(
+                registry,
+                request,
+                availability,
+                spec,
+                model,
+                today,
+                &mut out,
+            ),
             (SpecModel::Known(model), Some(provider)) => {
-                named(registry, availability, spec, model, provider, &mut out)?;
+                named(
+                    registry,
+                    availability,
+                    spec,
+                    model,
+                    provider,
+                    today,
+                    &mut out,
+                )?;
             }
             (SpecModel::Passthrough(name), Some(provider)) => {
                 passthrough(availability, spec, name, provider, &mut out)?;
@@ -249,7 +271,7 @@ pub fn build_attempts<'a>(
     }
     if out.is_empty() {
         return Err(match first_empty {
-            Some(spec) => no_usable_endpoint(registry, request, spec),
+            Some(spec) => no_usable_endpoint(registry, request, spec, today),
             None => RoutingError::EmptyModel,
         });
     }
@@ -306,13 +328,14 @@ fn unnamed<'a>(
     availability: &'a Availability,
     spec: &ModelSpec<'_>,
     model: &Model,
+    today: Date,
     out: &mut Vec<Attempt<'a>>,
 ) {
     // The registry's iterators are not Clone; a closure re-creates one for each pass.
     let eligible = || {
-        registry
-            .endpoints_for_model(&model.id)
-            .filter(|e| !e.require_explicit_routing && !request.excludes(&e.provider))
+        registry.endpoints_for_model(&model.id).filter(|e| {
+            !e.require_explicit_routing && !request.excludes(&e.provider) && routable(e, today)
+        })
     };
     // (sort key, attempt): keys computed once, not per comparison.
     let mut group = Vec::with_capacity(8);
@@ -359,15 +382,17 @@ fn named<'a>(
     spec: &'a ModelSpec<'a>,
     model: &'a Model,
     provider: &'a Provider,
+    today: Date,
     out: &mut Vec<Attempt<'a>>,
 ) -> Result<(), RoutingError> {
     // Through endpoints_for_model, a pinned snapshot finds its base model's endpoints.
-    let endpoints = || {
+    let all = || {
         registry
             .endpoints_for_model(&model.id)
             .filter(|e| e.provider == provider.id)
     };
-    if endpoints().next().is_none() {
+    let endpoints = || all().filter(|e| routable(e, today));
+    if all().next().is_none() {
         // Not in the registry on this provider: the reference's passthrough, with the canonical id.
         return passthrough(availability, spec, &model.id, provider, out);
     }
@@ -387,6 +412,8 @@ fn named<'a>(
                     push(out, attempt(spec, provider, e, Billing::Byok { key }));
                 }
                 ptb_from(e, out);
+            } else if let Some(e) = all().find(|e| e.deployment == target) {
+                return Err(retired_deployment(e));
             } else {
                 return Err(RoutingError::UnknownTarget {
                     model: model.id.clone(),
@@ -451,12 +478,24 @@ fn no_usable_endpoint(
     registry: &Registry,
     request: &ModelRequest<'_>,
     spec: &ModelSpec<'_>,
+    today: Date,
 ) -> RoutingError {
+    if let SpecModel::Known(model) = &spec.model {
+        if let Some(e) = retired(
+            registry,
+            &model.id,
+            spec.provider.map(|p| p.id.as_str()),
+            today,
+        ) {
+            return e;
+        }
+    }
     match (&spec.model, spec.provider) {
         (SpecModel::Known(model), None) => {
             let mut providers: Vec<String> = Vec::new();
             for e in registry.endpoints_for_model(&model.id) {
                 if !e.require_explicit_routing
+                    && routable(e, today)
                     && !request.excludes(&e.provider)
                     && !providers.contains(&e.provider)
                 {

@@ -1,7 +1,7 @@
 //! The caller-facing routing errors: every one is the caller's to fix, so each message says how.
 
 /// Why a model string could not be parsed or routed. Never a gateway fault: 400, or 404 for an
-/// unknown model (decisions.md, "Routing and errors").
+/// unknown or retired model (decisions.md, "Routing and errors").
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RoutingError {
     #[error("Missing model. Set `model` to a model id from GET /v1/models (e.g. gpt-4o-mini), optionally with a provider (gpt-4o-mini/openai), or to a comma-separated fallback list")]
@@ -41,6 +41,29 @@ pub enum RoutingError {
 
     #[error("Model {model} is not in the registry for {provider}, so it can only be sent with your own {provider} key (BYOK). Add a {provider} provider key, or use a model id from GET /v1/models")]
     PassthroughNeedsKey { model: String, provider: String },
+
+    #[error("Model {model}{} was retired on {retired}; {}", on_where(.on), use_instead(.model, .on, .successor))]
+    ModelRetired {
+        model: String,
+        /// `provider` or `provider/deployment` when only that one is retired.
+        on: Option<String>,
+        retired: time::Date,
+        successor: Option<String>,
+    },
+}
+
+fn on_where(on: &Option<String>) -> String {
+    on.as_deref()
+        .map(|o| format!(" on {o}"))
+        .unwrap_or_default()
+}
+
+fn use_instead(model: &str, on: &Option<String>, successor: &Option<String>) -> String {
+    match (successor, on) {
+        (Some(s), _) => format!("use `{s}`"),
+        (None, Some(_)) => format!("use `{model}` on another provider (without naming one), or another model from GET /v1/models"),
+        (None, None) => "use another model from GET /v1/models".to_owned(),
+    }
 }
 
 fn target_hint(deployments: &[String]) -> String {
@@ -63,10 +86,10 @@ fn or_none(providers: &[String]) -> String {
 }
 
 impl RoutingError {
-    /// The HTTP status: 404 for an unknown model, 400 for everything else.
+    /// The HTTP status: 404 for an unknown or retired model, 400 for everything else.
     pub fn http_status(&self) -> u16 {
         match self {
-            RoutingError::UnknownModel { .. } => 404,
+            RoutingError::UnknownModel { .. } | RoutingError::ModelRetired { .. } => 404,
             _ => 400,
         }
     }
@@ -83,6 +106,7 @@ impl RoutingError {
             RoutingError::UnknownTarget { .. } => "unknown_deployment",
             RoutingError::NoUsableEndpoint { .. } => "no_usable_endpoint",
             RoutingError::PassthroughNeedsKey { .. } => "provider_key_required",
+            RoutingError::ModelRetired { .. } => "model_retired",
         }
     }
 

@@ -3,7 +3,8 @@
 //! [`parse_model_string`] reads a `model` value (`model`, `model/provider`,
 //! `model/provider/<deployment or key id>`, comma fallback chains, `!provider` exclusions,
 //! `:online`, renamed ids) against the registry; [`build_attempts`] turns it into the list of
-//! upstream calls to try, given which providers the org has keys for ([`Availability`]). Every
+//! upstream calls to try on a given date, given which providers the org has keys for
+//! ([`Availability`]); retired endpoints are never tried. Every
 //! failure is a [`RoutingError`] the caller can fix, with its HTTP status and OpenAI error code.
 //!
 //! Pure: no network, no database. Attempts borrow from the registry, the request and the
@@ -11,6 +12,7 @@
 
 mod attempts;
 mod error;
+mod lifecycle;
 mod parse;
 
 pub use attempts::{build_attempts, Attempt, Availability, Billing, ProviderKey, Route};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{embedded, err, lines, ptb_everywhere, small};
+use common::{embedded, err, lines, ptb_everywhere, small, TODAY};
 use switchyard_routing::{
     build_attempts, parse_model_string, Availability, Billing, ProviderKey, Route, RoutingError,
 };
@@ -74,7 +74,7 @@ fn chain_entries_are_concatenated_with_their_indexes() {
     let r = small();
     let avail = ptb_everywhere(&r);
     let req = parse_model_string(&r, "m1/router, m1:online").unwrap();
-    let attempts = build_attempts(&r, &req, &avail).unwrap();
+    let attempts = build_attempts(&r, &req, &avail, TODAY).unwrap();
     let summary: Vec<(usize, usize, &str, bool)> = attempts
         .iter()
         .map(|a| {
@@ -174,7 +174,7 @@ fn a_named_key_id_picks_that_key_only() {
         ]
     );
     let req = parse_model_string(&r, "m1/rocky/k-eu").unwrap();
-    let attempts = build_attempts(&r, &req, &avail).unwrap();
+    let attempts = build_attempts(&r, &req, &avail, TODAY).unwrap();
     assert_eq!(
         attempts[0].key().map(|k| k.config.region.as_deref()),
         Some(Some("eu-west-1"))
@@ -245,7 +245,7 @@ fn passthrough_is_byok_only_and_unpriced() {
     let r = small();
     let avail = ptb_everywhere(&r).with_key(ProviderKey::new("kb", "beta"));
     let req = parse_model_string(&r, "meta-llama/Llama-3.3-70B-Instruct/beta").unwrap();
-    let attempts = build_attempts(&r, &req, &avail).unwrap();
+    let attempts = build_attempts(&r, &req, &avail, TODAY).unwrap();
     assert_eq!(attempts.len(), 1);
     let a = attempts[0];
     assert_eq!(a.route, Route::Passthrough);

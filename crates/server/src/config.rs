@@ -75,10 +75,13 @@ pub struct LogConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BillingConfig {
-    /// How long a credit hold lives if the gateway dies before settling, seconds.
-    pub reservation_ttl_secs: u64,
-    /// How often expired holds are released, seconds.
-    pub expire_interval_secs: u64,
+    /// How long a credit lease outlives its instance, seconds: a crashed instance's leased
+    /// credit (and so its holds) returns to the org within this (notes/CREDITS.md).
+    pub lease_ttl_secs: u64,
+    /// How often leases are renewed, idle ones returned and expired ones swept, seconds.
+    pub maintain_interval_secs: u64,
+    /// The smallest lease an instance asks for, USD as a decimal string.
+    pub min_lease_usd: String,
 }
 
 /// One provider's settings.
@@ -147,8 +150,9 @@ impl Default for LogConfig {
 impl Default for BillingConfig {
     fn default() -> Self {
         BillingConfig {
-            reservation_ttl_secs: 900,
-            expire_interval_secs: 30,
+            lease_ttl_secs: 60,
+            maintain_interval_secs: 10,
+            min_lease_usd: "0.10".into(),
         }
     }
 }
@@ -284,6 +288,21 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be greater than 0"));
         }
+        if self.billing.lease_ttl_secs < 3 * self.billing.maintain_interval_secs.max(1) {
+            return Err(invalid(
+                "billing.lease_ttl_secs",
+                "must be at least three times billing.maintain_interval_secs, so a live lease is renewed in time",
+            ));
+        }
+        if self.min_lease_nanos().is_none() {
+            return Err(invalid(
+                "billing.min_lease_usd",
+                format!(
+                    "`{}` is not a non-negative USD amount",
+                    self.billing.min_lease_usd
+                ),
+            ));
+        }
         if self.log.batch_size == 0 || self.log.capacity == 0 {
             return Err(invalid(
                 "log",
@@ -323,6 +342,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    pub fn min_lease_nanos(&self) -> Option<i64> {
+        let usd: rust_decimal::Decimal = self.billing.min_lease_usd.trim().parse().ok()?;
+        (usd >= rust_decimal::Decimal::ZERO).then(|| switchyard_cost::usd_to_nanos(usd))
+    }
+
+    /// The credit accounts' settings.
+    pub fn credits(&self) -> crate::credits::CreditsConfig {
+        crate::credits::CreditsConfig {
+            lease_ttl: Duration::from_secs(self.billing.lease_ttl_secs),
+            maintain_every: Duration::from_secs(self.billing.maintain_interval_secs.max(1)),
+            min_lease_nanos: self.min_lease_nanos().unwrap_or(0),
+            ..crate::credits::CreditsConfig::default()
+        }
     }
 
     pub fn connect_timeout(&self) -> Duration {

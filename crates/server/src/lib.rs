@@ -2,17 +2,19 @@
 //! provider, with routing and fallbacks, BYOK and pass-through (credit) billing, and a request
 //! log written in batches off the hot path.
 //!
-//! The request path is documented on [`proxy`]; configuration on [`config`].
+//! The request path is documented on [`pipeline`]; credits on [`credits`]; configuration on
+//! [`config`].
 
 pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod config;
+pub mod credits;
 pub mod dashboard;
 pub mod error;
+pub mod journal;
 pub mod metrics;
-pub mod plan;
-pub mod proxy;
+pub mod pipeline;
 pub mod routes;
 pub mod state;
 
@@ -22,6 +24,10 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use switchyard_registry::Registry;
 use switchyard_store::{LogWriter, LogWriterConfig, MasterKey, Store};
+
+use credits::Credits;
+use journal::Journal;
+use state::Accounting;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -101,6 +107,10 @@ impl Gateway {
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
     ) -> Result<Gateway, StartupError> {
+        let instance = uuid::Uuid::now_v7().to_string();
+        let (journal, orphans) = Journal::open(&config.data_dir.join("journal"), &instance)?;
+        let journal = Arc::new(journal);
+        let credits = Arc::new(Credits::new(store.clone(), instance, config.credits()));
         let log = LogWriter::spawn(
             store.clone(),
             LogWriterConfig {
@@ -109,14 +119,21 @@ impl Gateway {
                 capacity: config.log.capacity,
                 ..LogWriterConfig::default()
             },
+            Some(Arc::new(Accounting {
+                credits: credits.clone(),
+                journal: journal.clone(),
+            })),
         );
+        recover(store.as_ref(), &log, orphans).await?;
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartupError::Http(format!("cannot listen on {}: {e}", config.listen)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartupError::Http(e.to_string()))?;
-        let state = Arc::new(AppState::new(config, registry, store, log)?);
+        let state = Arc::new(AppState::new(
+            config, registry, store, log, credits, journal,
+        )?);
         Ok(Gateway {
             state,
             addr,
@@ -124,13 +141,14 @@ impl Gateway {
         })
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests and flushes the log.
+    /// Serves until `shutdown` resolves, then drains in-flight requests, commits the log and
+    /// the debits with it, and returns the credit leases.
     pub async fn serve(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let state = self.state.clone();
-        let expiry = tokio::spawn(expire_holds(state.clone()));
+        let maintenance = tokio::spawn(maintain(state.clone()));
         let app = routes::router(state.clone());
         // Answers are small writes; without TCP_NODELAY, Nagle's algorithm can hold one back
         // waiting for the client's delayed ACK.
@@ -140,39 +158,58 @@ impl Gateway {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;
-        expiry.abort();
-        // Streams abandoned during shutdown settle in spawned tasks; give them a moment.
-        for _ in 0..50 {
+        // Requests run in tasks of their own; each ends with its settlement and log row.
+        for _ in 0..300 {
             if state.metrics.in_flight.get() <= 0 {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        maintenance.abort();
         let stats = state.log.shutdown().await;
         tracing::info!(
             written = stats.written,
             dropped = stats.dropped,
+            failed = stats.failed,
             "request log flushed"
         );
+        state.credits.shutdown().await;
+        state.journal.close();
         let _ = state.store.close().await;
         Ok(())
     }
 }
 
-/// Releases credit holds left behind by a crashed instance, periodically.
-async fn expire_holds(state: Arc<AppState>) {
-    let every = Duration::from_secs(state.config.billing.expire_interval_secs.max(1));
-    loop {
-        match state
-            .store
-            .expire_stale(time::OffsetDateTime::now_utc())
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(released = n, "expired credit holds released"),
-            Err(e) => tracing::warn!(error = %e, "expiring credit holds failed"),
+/// What dead instances left in the journal: their requests logged as interrupted, their
+/// leases returned to the orgs at once (not after the lease TTL).
+async fn recover(
+    store: &dyn Store,
+    log: &LogWriter,
+    orphans: Vec<journal::Orphans>,
+) -> Result<(), StartupError> {
+    for orphan in orphans {
+        let released = store.release_instance(&orphan.instance).await?;
+        let requests = orphan.requests.len();
+        for r in &orphan.requests {
+            log.submit(r.interrupted_row(), None).await;
         }
+        tracing::warn!(
+            instance = %orphan.instance,
+            interrupted = requests,
+            leases = released,
+            "a previous instance stopped without finishing: its requests are logged as interrupted"
+        );
+        orphan.forget();
+    }
+    Ok(())
+}
+
+/// Renews this instance's credit leases, returns idle ones, sweeps expired ones.
+async fn maintain(state: Arc<AppState>) {
+    let every = state.config.credits().maintain_every;
+    loop {
         tokio::time::sleep(every).await;
+        state.credits.maintain().await;
     }
 }
 

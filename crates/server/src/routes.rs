@@ -15,6 +15,10 @@ use crate::state::AppState;
 /// Routes that need no key: health checks, metrics scraping and the public model list.
 pub const OPEN_ROUTES: &[&str] = &["/health", "/metrics", "/v1/models"];
 
+/// The unified front door (stateless; shared by every request).
+static CHAT: std::sync::LazyLock<Arc<crate::pipeline::chat::Chat>> =
+    std::sync::LazyLock::new(|| Arc::new(crate::pipeline::chat::Chat));
+
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -32,7 +36,7 @@ async fn chat(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    crate::proxy::chat_completions(state, headers, body).await
+    crate::pipeline::handle(state, CHAT.clone(), headers, body).await
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
@@ -69,10 +73,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// The OpenAI model list, plus per model its providers and base prices (USD per 1M tokens).
+/// The OpenAI model list, plus per model its providers, base prices (USD per 1M tokens) and
+/// lifecycle status today (UTC): `active`, `deprecated` (still routed) or `retired` (not routed).
 async fn models(State(state): State<Arc<AppState>>) -> Response {
     let r = &state.registry;
     let million = rust_decimal::Decimal::from(1_000_000);
+    let today = time::OffsetDateTime::now_utc().date();
     let data: Vec<_> = r
         .models()
         .map(|m| {
@@ -90,6 +96,10 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
                         "input_per_million": (e.pricing.base().input * million).normalize().to_string(),
                         "output_per_million": (e.pricing.base().output * million).normalize().to_string(),
                         "context_length": e.context_length,
+                        "status": e.status_at(today).as_str(),
+                        "deprecated": e.lifecycle.deprecated.map(|d| d.to_string()),
+                        "retired": e.lifecycle.retired.map(|d| d.to_string()),
+                        "successor": e.lifecycle.successor,
                     })
                 })
                 .collect();
@@ -102,6 +112,10 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
                 "context_length": m.context_length,
                 "max_output_tokens": m.max_output_tokens,
                 "providers": r.providers_for_model(&m.id).map(|p| p.id.as_str()).collect::<Vec<_>>(),
+                "status": r.model_status_at(&m.id, today).map(|s| s.as_str()),
+                "deprecated": m.lifecycle.deprecated.map(|d| d.to_string()),
+                "retired": m.lifecycle.retired.map(|d| d.to_string()),
+                "successor": m.lifecycle.successor,
                 "endpoints": endpoints,
             })
         })

@@ -8,12 +8,16 @@ use switchyard_providers::adapter::Credentials;
 use switchyard_providers::error::Secret;
 use switchyard_providers::google::auth::{FetchResponse, ServiceAccount, TokenCache, TokenFetcher};
 use switchyard_registry::{DeploymentConfig, Registry};
-use switchyard_store::{LogWriter, OrgId, ProviderSecret, Store};
+use switchyard_store::{
+    BatchOutcome, CommitListener, Debit, LogWriter, OrgId, ProviderSecret, Store,
+};
 
 use crate::auth::AuthCache;
 use crate::config::{Config, ProviderConfig};
+use crate::credits::Credits;
+use crate::journal::Journal;
 use crate::metrics::Metrics;
-use crate::plan::OrgKeys;
+use crate::pipeline::plan::OrgKeys;
 
 /// BYOK keys are cached per org this long; admin changes on this instance clear the entry.
 const KEYS_TTL: Duration = Duration::from_secs(30);
@@ -67,6 +71,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub store: Arc<dyn Store>,
     pub log: LogWriter,
+    /// PTB holds, served from this instance's credit leases.
+    pub credits: Arc<Credits>,
+    /// The trace of requests in flight that a crash leaves.
+    pub journal: Arc<Journal>,
     pub http: reqwest::Client,
     pub auth: AuthCache,
     pub metrics: Metrics,
@@ -93,6 +101,27 @@ pub enum StartupError {
     Http(String),
     #[error("master key: {0}")]
     MasterKey(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+}
+
+/// Hears of each committed log batch: the credit accounts release the committed debits from
+/// their leases, the journal forgets the finished requests.
+pub struct Accounting {
+    pub credits: Arc<Credits>,
+    pub journal: Arc<Journal>,
+}
+
+impl CommitListener for Accounting {
+    fn committed(&self, ids: &[uuid::Uuid], debits: &[Debit], outcome: &BatchOutcome) {
+        self.credits.committed(debits, outcome);
+        self.journal.finished(ids);
+    }
+
+    fn failed(&self, ids: &[uuid::Uuid], debits: &[Debit]) {
+        self.credits.failed(debits);
+        self.journal.finished(ids);
+    }
 }
 
 fn ptb_credentials(key: &str, p: &ProviderConfig) -> Result<Option<PtbCredentials>, StartupError> {
@@ -150,6 +179,8 @@ impl AppState {
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
         log: LogWriter,
+        credits: Arc<Credits>,
+        journal: Arc<Journal>,
     ) -> Result<AppState, StartupError> {
         config.check_providers(&registry)?;
         let http = reqwest::Client::builder()
@@ -180,6 +211,8 @@ impl AppState {
             registry,
             store,
             log,
+            credits,
+            journal,
             http,
             auth: AuthCache::default(),
             metrics: Metrics::default(),

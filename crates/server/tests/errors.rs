@@ -211,6 +211,14 @@ async fn unknown_routes_are_404_in_the_error_shape() {
         .unwrap()
         .iter()
         .any(|m| m["id"] == "gpt-4o-mini"));
+    // Every model and endpoint says where it is in its lifecycle today.
+    let statuses = ["active", "deprecated", "retired"];
+    for m in models["data"].as_array().unwrap() {
+        assert!(statuses.iter().any(|s| m["status"] == *s), "{m}");
+        for e in m["endpoints"].as_array().unwrap() {
+            assert!(statuses.iter().any(|s| e["status"] == *s), "{e}");
+        }
+    }
 }
 
 #[tokio::test]

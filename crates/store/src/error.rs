@@ -1,4 +1,4 @@
-use crate::types::{OrgId, ProviderKeyId, ReservationId, ReservationStatus};
+use crate::types::{OrgId, ProviderKeyId};
 
 /// Every failure the store can report. Callers match on the typed variants
 /// (credits, missing rows, crypto); `Db` is the catch-all for the backend.
@@ -18,15 +18,8 @@ pub enum StoreError {
     Config(String),
     #[error("org {0} not found")]
     OrgNotFound(OrgId),
-    #[error("reservation {0} not found")]
-    ReservationNotFound(ReservationId),
-    #[error("reservation {id} is already {status}")]
-    ReservationClosed {
-        id: ReservationId,
-        status: ReservationStatus,
-    },
     /// Amounts are nano-dollars (USD × 1e9). `balance` is the ledger balance,
-    /// `available` is balance minus active holds.
+    /// `available` is what the org has left to lease (balance minus every lease).
     #[error(
         "insufficient credits: available {available} nano-USD (balance {balance}), needed {needed}"
     )]
@@ -47,6 +40,9 @@ pub enum StoreError {
     WrongMasterKey(ProviderKeyId),
     #[error("provider key {0} failed to decrypt: ciphertext or its metadata was altered")]
     DecryptFailed(ProviderKeyId),
+    /// A store task panicked or was cancelled by the runtime shutting down.
+    #[error("{0}")]
+    Task(String),
     #[error("corrupt row in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
 }

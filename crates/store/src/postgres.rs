@@ -6,7 +6,6 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::common::impl_store;
 use crate::{Backend, MasterKey, Result, StoreError};
 
 #[derive(Debug, Clone)]
@@ -105,10 +104,33 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, Postgres, Backend::Postgres);
+impl PgStore {
+    /// `<.0> name <.1> value`: a custom property's value equals a given one (properties are
+    /// a JSON object in a text column; header names cannot hold a `"`).
+    const PROPERTY_SQL: (&'static str, &'static str) = ("(properties::jsonb ->> ", ") = ");
+}
+
+crate::rows::impl_rows!(PgStore, Postgres);
+crate::orgs::impl_orgs!(PgStore);
+crate::keys::impl_keys!(PgStore);
+crate::ledger::impl_ledger!(PgStore, Postgres);
+crate::logs::impl_logs!(PgStore, Postgres);
 crate::analytics::impl_analytics!(
     PgStore,
     Postgres,
     "CROSS JOIN LATERAL jsonb_each_text(r.properties::jsonb) AS p(key, value)"
 );
 crate::sessions::impl_sessions!(PgStore, Postgres);
+
+impl crate::Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn close(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.close_pools().await;
+            Ok(())
+        })
+    }
+}

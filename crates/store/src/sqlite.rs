@@ -6,7 +6,6 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::common::impl_store;
 use crate::{Backend, MasterKey, Result, StoreError};
 
 /// File name of the database inside the data directory.
@@ -127,6 +126,30 @@ impl SqliteStore {
     }
 }
 
-impl_store!(SqliteStore, Sqlite, Backend::Sqlite);
+impl SqliteStore {
+    /// `<.0> name <.1> value`: a custom property's value equals a given one (properties are
+    /// a JSON object in a text column; header names cannot hold a `"`).
+    const PROPERTY_SQL: (&'static str, &'static str) =
+        ("json_extract(properties, '$.\"' || ", " || '\"') = ");
+}
+
+crate::rows::impl_rows!(SqliteStore, Sqlite);
+crate::orgs::impl_orgs!(SqliteStore);
+crate::keys::impl_keys!(SqliteStore);
+crate::ledger::impl_ledger!(SqliteStore, Sqlite);
+crate::logs::impl_logs!(SqliteStore, Sqlite);
 crate::analytics::impl_analytics!(SqliteStore, Sqlite, ", json_each(r.properties) AS p");
 crate::sessions::impl_sessions!(SqliteStore, Sqlite);
+
+impl crate::Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    fn close(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            self.close_pools().await;
+            Ok(())
+        })
+    }
+}

@@ -52,10 +52,6 @@ id_type!(
     /// A stored BYOK provider key.
     ProviderKeyId
 );
-id_type!(
-    /// A credit hold taken before an upstream call.
-    ReservationId
-);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Org {
@@ -178,72 +174,23 @@ pub struct ProviderKey {
 pub struct Balance {
     /// Sum of all ledger amounts (credits minus debits).
     pub balance_nanos: i64,
-    /// Sum of active holds.
+    /// Leased out to running gateway instances (each serves holds from its lease in memory).
+    pub leased_nanos: i64,
+    /// Held by requests in flight, as the instances last reported it.
     pub held_nanos: i64,
-    /// `balance_nanos - held_nanos`: what a new reservation can use.
+    /// `balance_nanos - held_nanos`: what new requests can still spend.
     pub available_nanos: i64,
 }
 
 impl Balance {
-    pub(crate) fn new(balance_nanos: i64, held_nanos: i64) -> Self {
+    pub(crate) fn new(balance_nanos: i64, leased_nanos: i64, held_nanos: i64) -> Self {
         Self {
             balance_nanos,
+            leased_nanos,
             held_nanos,
-            available_nanos: balance_nanos - held_nanos,
+            available_nanos: balance_nanos.saturating_sub(held_nanos),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReservationStatus {
-    Active,
-    Settled,
-    Released,
-    Expired,
-}
-
-impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Settled => "settled",
-            Self::Released => "released",
-            Self::Expired => "expired",
-        }
-    }
-
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "active" => Self::Active,
-            "settled" => Self::Settled,
-            "released" => Self::Released,
-            "expired" => Self::Expired,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for ReservationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reservation {
-    pub id: ReservationId,
-    pub org_id: OrgId,
-    pub amount_nanos: i64,
-    pub status: ReservationStatus,
-    /// The debit written by `settle`, exactly as computed (may exceed the hold).
-    pub settled_nanos: Option<i64>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub closed_at: Option<OffsetDateTime>,
 }
 
 /// What a ledger row records.
@@ -252,13 +199,11 @@ pub struct Reservation {
 pub enum LedgerKind {
     /// Credits granted (amount > 0).
     Credit,
-    /// A reservation took a hold (held delta > 0, amount 0).
-    Hold,
-    /// A settlement: amount = −actual cost, held delta = −hold (0 if the hold had expired).
+    /// One request's charge (amount = −cost), written with the request's log row.
     Debit,
-    /// A hold ended without charge.
+    /// Rows of the former per-request reservation scheme (amount 0 or a debit); kept readable.
+    Hold,
     Release,
-    /// A hold ended by `expire_stale` (crash recovery).
     Expire,
 }
 
@@ -266,8 +211,8 @@ impl LedgerKind {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Credit => "credit",
-            Self::Hold => "hold",
             Self::Debit => "debit",
+            Self::Hold => "hold",
             Self::Release => "release",
             Self::Expire => "expire",
         }
@@ -276,8 +221,8 @@ impl LedgerKind {
     pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "credit" => Self::Credit,
-            "hold" => Self::Hold,
             "debit" => Self::Debit,
+            "hold" => Self::Hold,
             "release" => Self::Release,
             "expire" => Self::Expire,
             _ => return None,
@@ -285,40 +230,162 @@ impl LedgerKind {
     }
 }
 
-/// One ledger movement. Balance = Σ `amount_nanos`; held = Σ `held_delta_nanos`.
+/// One ledger movement. Balance = Σ `amount_nanos`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub id: Uuid,
     pub org_id: OrgId,
     pub kind: LedgerKind,
     pub amount_nanos: i64,
-    pub held_delta_nanos: i64,
     pub balance_after_nanos: i64,
-    pub held_after_nanos: i64,
-    pub reservation_id: Option<ReservationId>,
+    /// The request a debit charges.
+    pub request_id: Option<Uuid>,
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-/// Cached totals next to the totals recomputed from the rows.
+/// Where a page of ledger rows starts: strictly older than this row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerAudit {
-    pub balance_nanos: i64,
-    pub held_nanos: i64,
-    pub rows_balance_nanos: i64,
-    pub rows_held_nanos: i64,
-    pub active_holds_nanos: i64,
+pub struct LedgerCursor {
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub id: Uuid,
 }
 
-impl LedgerAudit {
-    /// True when the cached balance and holds equal the sums of the ledger rows
-    /// and of the active reservations.
-    pub fn is_consistent(&self) -> bool {
-        self.balance_nanos == self.rows_balance_nanos
-            && self.held_nanos == self.rows_held_nanos
-            && self.held_nanos == self.active_holds_nanos
+impl LedgerCursor {
+    /// The cursor that continues after `entry`.
+    pub fn after(entry: &LedgerEntry) -> Self {
+        Self {
+            created_at: entry.created_at,
+            id: entry.id,
+        }
     }
+}
+
+/// A page of ledger rows, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerPage {
+    pub limit: u32,
+    pub before: Option<LedgerCursor>,
+}
+
+/// An instance's ask for more of an org's credit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRequest {
+    pub org: OrgId,
+    pub instance: String,
+    /// Refused (insufficient credits) when the org has less than this available.
+    pub min_nanos: i64,
+    /// Granted up to this much, as far as the org's available credit goes.
+    pub want_nanos: i64,
+    pub ttl: std::time::Duration,
+}
+
+/// What a lease request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseGrant {
+    pub granted_nanos: i64,
+    /// The instance's whole lease on the org after the grant.
+    pub lease_nanos: i64,
+    pub balance_nanos: i64,
+    /// Balance minus everything leased, after the grant.
+    pub unleased_nanos: i64,
+}
+
+/// What an instance reports of one lease when it renews it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSnapshot {
+    pub org: OrgId,
+    pub held_nanos: i64,
+    pub holds: i64,
+    pub oldest_hold_at: Option<OffsetDateTime>,
+}
+
+/// One instance's lease on an org's credit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub org_id: OrgId,
+    pub instance_id: String,
+    pub amount_nanos: i64,
+    pub held_nanos: i64,
+    pub holds: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub oldest_hold_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub renewed_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// One org's books: cached totals next to what the rows add up to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgAudit {
+    pub org_id: OrgId,
+    pub org_name: String,
+    pub balance_nanos: i64,
+    /// Σ ledger amounts.
+    pub ledger_sum_nanos: i64,
+    pub ledger_rows: i64,
+    pub leased_nanos: i64,
+    /// Σ lease amounts.
+    pub leases_sum_nanos: i64,
+    pub leases: Vec<Lease>,
+}
+
+impl OrgAudit {
+    /// Every way the books can be wrong, in words (empty when they are right).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.balance_nanos != self.ledger_sum_nanos {
+            out.push(format!(
+                "balance {} != sum of {} ledger rows {}",
+                self.balance_nanos, self.ledger_rows, self.ledger_sum_nanos
+            ));
+        }
+        if self.leased_nanos != self.leases_sum_nanos {
+            out.push(format!(
+                "leased {} != sum of leases {}",
+                self.leased_nanos, self.leases_sum_nanos
+            ));
+        }
+        if self.balance_nanos < 0 {
+            out.push(format!("balance {} is negative", self.balance_nanos));
+        }
+        if self.leased_nanos > self.balance_nanos.max(0) {
+            out.push(format!(
+                "leased {} exceeds the balance {}",
+                self.leased_nanos, self.balance_nanos
+            ));
+        }
+        out
+    }
+
+    pub fn is_consistent(&self) -> bool {
+        self.problems().is_empty()
+    }
+}
+
+/// A request's charge, committed in the same transaction as its log row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Debit {
+    pub request_id: Uuid,
+    pub org: OrgId,
+    /// The instance whose lease the hold came from.
+    pub instance: String,
+    pub nanos: i64,
+}
+
+/// What a batch commit did with its debits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// (org, nanos) charged per org.
+    pub charged: Vec<(OrgId, i64)>,
+    /// Requests whose lease was gone (expired while the instance could not renew it): logged
+    /// but not charged, so spend can never exceed the balance.
+    pub uncharged: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -382,6 +449,30 @@ pub struct LogRow {
     /// Stored with microsecond precision.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The front door: `chat` (unified API) or `proxy` (passthrough).
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Passthrough only: the upstream URL, query parameters that may carry secrets removed.
+    #[serde(default)]
+    pub target_url: Option<String>,
+    /// Time to the first byte of the upstream's answer.
+    #[serde(default)]
+    pub ttfb_ms: Option<i64>,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub session_path: Option<String>,
+    #[serde(default)]
+    pub session_name: Option<String>,
+    /// `hit` or `miss` when the response cache was asked; `None` when it was not.
+    #[serde(default)]
+    pub cache_status: Option<String>,
+    /// What a cache hit saved: the cost of the answer it replayed.
+    #[serde(default)]
+    pub cache_saved_nanos: Option<i64>,
+    /// The caller's own id for the request, when it sent one.
+    #[serde(default)]
+    pub client_request_id: Option<String>,
 }
 
 /// Filters for `recent_logs`. Newest first.
@@ -393,6 +484,11 @@ pub struct LogQuery {
     pub provider: Option<String>,
     /// Only rows strictly older than this (keyset pagination).
     pub before: Option<OffsetDateTime>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// A custom property's name and value.
+    pub property: Option<(String, String)>,
+    pub client_request_id: Option<String>,
 }
 
 impl LogQuery {
@@ -403,6 +499,10 @@ impl LogQuery {
             status: None,
             provider: None,
             before: None,
+            user_id: None,
+            session_id: None,
+            property: None,
+            client_request_id: None,
         }
     }
 }

@@ -2,8 +2,6 @@
 //! pages), series and aggregates from the raw rows and from the rollups (which must agree with
 //! sums computed here from the same rows), sessions and provider-key hints.
 
-// The shared harness has helpers this file does not use.
-#[allow(dead_code)]
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,6 +67,15 @@ fn rows(org: OrgId, n: usize) -> Vec<LogRow> {
                 request_body: Some(format!("{{\"messages\":[{{\"content\":\"hello {i}\"}}]}}")),
                 response_body: Some(if i % 11 == 0 { "needle_50%" } else { "plain" }.to_owned()),
                 // Spread over 4 days, distinct microseconds.
+                route: None,
+                target_url: None,
+                ttfb_ms: None,
+                session_id: None,
+                session_path: None,
+                session_name: None,
+                cache_status: None,
+                cache_saved_nanos: None,
+                client_request_id: None,
                 created_at: base
                     - Duration::minutes((i as i64 * 53) % (4 * 24 * 60))
                     - Duration::microseconds(i as i64),

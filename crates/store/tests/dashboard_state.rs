@@ -1,8 +1,6 @@
 //! The dashboard's own state in the store, on both backends: sign-in sessions, provider-key
 //! hints, and when gateway keys were last used.
 
-// The shared harness has helpers this file does not use.
-#[allow(dead_code)]
 mod common;
 
 use std::collections::BTreeMap;
@@ -44,6 +42,15 @@ fn rows(org: switchyard_store::OrgId, n: usize) -> Vec<LogRow> {
             request_body: None,
             response_body: None,
             created_at: now - Duration::minutes(i as i64 * 7),
+            route: None,
+            target_url: None,
+            ttfb_ms: None,
+            session_id: None,
+            session_path: None,
+            session_name: None,
+            cache_status: None,
+            cache_saved_nanos: None,
+            client_request_id: None,
         })
         .collect()
 }

@@ -2,12 +2,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::Harness;
+use common::{sample_log, Harness};
 use switchyard_store::*;
 use time::OffsetDateTime;
 
@@ -18,77 +16,12 @@ both_backends!(
     provider_keys_round_trip_and_upsert,
     provider_keys_wrong_or_missing_master_key,
     provider_secret_not_in_database,
-    ledger_reserve_settle_release,
-    ledger_settle_more_and_less_than_hold,
-    ledger_errors,
-    ledger_200_concurrent_reservations_never_overspend,
-    ledger_concurrent_reserve_settle_cycles,
-    ledger_expiry_releases_and_late_settle_debits,
     logs_round_trip_filters_and_spend,
+    logs_filter_on_user_session_property_and_client_id,
     log_writer_10k_rows_flushed_on_shutdown,
     log_writer_flushes_on_interval,
     log_writer_counts_drops_when_full,
 );
-
-fn sample_log(org: OrgId, i: usize, at: OffsetDateTime) -> LogRow {
-    let provider = if i.is_multiple_of(2) {
-        "openai"
-    } else {
-        "anthropic"
-    };
-    LogRow {
-        id: uuid::Uuid::now_v7(),
-        org_id: org,
-        key_id: Some(KeyId::generate()),
-        model: "gpt-4o-mini,claude-3-5-haiku".to_owned(),
-        endpoint: Some(format!("gpt-4o-mini:{provider}:default")),
-        provider: Some(provider.to_owned()),
-        billing: Some(if i.is_multiple_of(3) {
-            BillingMode::Byok
-        } else {
-            BillingMode::Ptb
-        }),
-        status: if i.is_multiple_of(5) { 429 } else { 200 },
-        error_type: i.is_multiple_of(5).then(|| "rate_limited".to_owned()),
-        attempts: serde_json::json!([{"provider": provider, "billing": "ptb", "status": 200}]),
-        prompt_tokens: Some(100 + i as i64),
-        completion_tokens: Some(20),
-        cached_tokens: Some(0),
-        cache_write_tokens: None,
-        reasoning_tokens: None,
-        cost_nanos: if i.is_multiple_of(7) {
-            None
-        } else {
-            Some(1_000 + i as i64)
-        },
-        latency_ms: 120,
-        ttft_ms: Some(40),
-        overhead_us: Some(350),
-        stream: i % 2 == 1,
-        user_id: Some("user-1".to_owned()),
-        properties: BTreeMap::from([("env".to_owned(), "test".to_owned())]),
-        request_body: Some(format!("{{\"i\":{i}}}")),
-        response_body: None,
-        created_at: at,
-    }
-}
-
-async fn funded_org(store: &dyn Store, nanos: i64) -> OrgId {
-    let org = store.create_org("acme").await.unwrap();
-    if nanos > 0 {
-        store
-            .add_credits(org.id, nanos, Some("grant"))
-            .await
-            .unwrap();
-    }
-    org.id
-}
-
-async fn assert_consistent(store: &dyn Store, org: OrgId) -> LedgerAudit {
-    let audit = store.audit_ledger(org).await.unwrap();
-    assert!(audit.is_consistent(), "ledger inconsistent: {audit:?}");
-    audit
-}
 
 async fn orgs_create_get_list(h: Arc<Harness>) {
     let s = &*h.store;
@@ -115,6 +48,7 @@ async fn orgs_create_get_list(h: Arc<Harness>) {
         bal,
         Balance {
             balance_nanos: 0,
+            leased_nanos: 0,
             held_nanos: 0,
             available_nanos: 0
         }
@@ -407,369 +341,6 @@ async fn provider_secret_not_in_database(h: Arc<Harness>) {
     }
 }
 
-async fn ledger_reserve_settle_release(h: Arc<Harness>) {
-    let s = &*h.store;
-    let org = funded_org(s, 1_000_000).await;
-    assert_eq!(s.balance(org).await.unwrap().available_nanos, 1_000_000);
-
-    let r1 = s
-        .reserve(org, 300_000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let r2 = s
-        .reserve(org, 500_000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.balance(org).await.unwrap(),
-        Balance {
-            balance_nanos: 1_000_000,
-            held_nanos: 800_000,
-            available_nanos: 200_000
-        }
-    );
-    match s.reserve(org, 200_001, Duration::from_secs(60)).await {
-        Err(StoreError::InsufficientCredits {
-            balance,
-            available,
-            needed,
-        }) => {
-            assert_eq!((balance, available, needed), (1_000_000, 200_000, 200_001));
-        }
-        other => panic!("expected InsufficientCredits, got {other:?}"),
-    }
-    // Exactly the available amount fits.
-    let r3 = s
-        .reserve(org, 200_000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(s.balance(org).await.unwrap().available_nanos, 0);
-
-    let after = s.settle(r1, 123_456).await.unwrap();
-    assert_eq!(after, Balance::new_for_test(876_544, 700_000));
-    assert!(s.release(r2).await.unwrap());
-    assert!(!s.release(r2).await.unwrap(), "second release is a no-op");
-    assert!(s.release(r3).await.unwrap());
-    assert_eq!(
-        s.balance(org).await.unwrap(),
-        Balance {
-            balance_nanos: 876_544,
-            held_nanos: 0,
-            available_nanos: 876_544
-        }
-    );
-    assert!(matches!(
-        s.settle(r1, 1).await,
-        Err(StoreError::ReservationClosed {
-            status: ReservationStatus::Settled,
-            ..
-        })
-    ));
-    assert!(matches!(
-        s.settle(r2, 1).await,
-        Err(StoreError::ReservationClosed {
-            status: ReservationStatus::Released,
-            ..
-        })
-    ));
-    let res = s.get_reservation(r1).await.unwrap().unwrap();
-    assert_eq!(res.status, ReservationStatus::Settled);
-    assert_eq!(res.settled_nanos, Some(123_456));
-    assert_eq!(res.amount_nanos, 300_000);
-
-    let ledger = s.ledger(org, 100).await.unwrap();
-    let kinds: Vec<_> = ledger.iter().rev().map(|e| e.kind).collect();
-    use LedgerKind::*;
-    assert_eq!(
-        kinds,
-        vec![Credit, Hold, Hold, Hold, Debit, Release, Release]
-    );
-    let debit = ledger.iter().find(|e| e.kind == Debit).unwrap();
-    assert_eq!(
-        (debit.amount_nanos, debit.held_delta_nanos),
-        (-123_456, -300_000)
-    );
-    assert_eq!(debit.reservation_id, Some(r1));
-    assert_eq!(ledger[0].balance_after_nanos, 876_544);
-    assert_eq!(ledger[0].held_after_nanos, 0);
-    let sum: i64 = ledger.iter().map(|e| e.amount_nanos).sum();
-    assert_eq!(sum, 876_544);
-    assert_eq!(s.ledger(org, 2).await.unwrap().len(), 2);
-    assert_consistent(s, org).await;
-}
-
-trait BalanceExt {
-    fn new_for_test(balance: i64, held: i64) -> Balance;
-}
-impl BalanceExt for Balance {
-    fn new_for_test(balance: i64, held: i64) -> Balance {
-        Balance {
-            balance_nanos: balance,
-            held_nanos: held,
-            available_nanos: balance - held,
-        }
-    }
-}
-
-async fn ledger_settle_more_and_less_than_hold(h: Arc<Harness>) {
-    let s = &*h.store;
-    let org = funded_org(s, 1_000).await;
-    let r = s.reserve(org, 600, Duration::from_secs(60)).await.unwrap();
-    // Actual above the hold is recorded exactly, even past the balance.
-    let b = s.settle(r, 1_750).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(-750, 0));
-    // A negative balance blocks every further reservation, including 0.
-    assert!(matches!(
-        s.reserve(org, 0, Duration::from_secs(60)).await,
-        Err(StoreError::InsufficientCredits {
-            balance: -750,
-            available: -750,
-            needed: 0
-        })
-    ));
-    s.add_credits(org, 10_750, None).await.unwrap();
-    let r = s
-        .reserve(org, 5_000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let b = s.settle(r, 1).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(9_999, 0));
-    let r = s
-        .reserve(org, 5_000, Duration::from_secs(60))
-        .await
-        .unwrap();
-    let b = s.settle(r, 0).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(9_999, 0));
-    let debits: Vec<i64> = s
-        .ledger(org, 100)
-        .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == LedgerKind::Debit)
-        .map(|e| e.amount_nanos)
-        .collect();
-    assert_eq!(debits, vec![0, -1, -1_750]);
-    assert_consistent(s, org).await;
-}
-
-async fn ledger_errors(h: Arc<Harness>) {
-    let s = &*h.store;
-    let org = funded_org(s, 1_000).await;
-    let ghost = OrgId::generate();
-    assert!(matches!(
-        s.reserve(ghost, 1, Duration::from_secs(1)).await,
-        Err(StoreError::OrgNotFound(_))
-    ));
-    assert!(matches!(
-        s.add_credits(ghost, 1, None).await,
-        Err(StoreError::OrgNotFound(_))
-    ));
-    assert!(matches!(
-        s.balance(ghost).await,
-        Err(StoreError::OrgNotFound(_))
-    ));
-    assert!(matches!(
-        s.reserve(org, -1, Duration::from_secs(1)).await,
-        Err(StoreError::InvalidAmount { .. })
-    ));
-    assert!(matches!(
-        s.add_credits(org, 0, None).await,
-        Err(StoreError::InvalidAmount { .. })
-    ));
-    let missing = ReservationId::generate();
-    assert!(matches!(
-        s.settle(missing, 1).await,
-        Err(StoreError::ReservationNotFound(_))
-    ));
-    assert!(matches!(
-        s.release(missing).await,
-        Err(StoreError::ReservationNotFound(_))
-    ));
-    let r = s.reserve(org, 10, Duration::from_secs(60)).await.unwrap();
-    assert!(matches!(
-        s.settle(r, -5).await,
-        Err(StoreError::InvalidAmount { .. })
-    ));
-    // Failed calls changed nothing.
-    assert_eq!(
-        s.balance(org).await.unwrap(),
-        Balance::new_for_test(1_000, 10)
-    );
-    assert_consistent(s, org).await;
-}
-
-async fn ledger_200_concurrent_reservations_never_overspend(h: Arc<Harness>) {
-    let org = funded_org(&*h.store, 1_000_000).await;
-    const EACH: i64 = 13_000; // 1_000_000 / 13_000 = 76.9 → exactly 76 fit
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let store = h.store.clone();
-        tasks.push(tokio::spawn(async move {
-            store.reserve(org, EACH, Duration::from_secs(60)).await
-        }));
-    }
-    let mut ok = Vec::new();
-    let mut refused = 0;
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(id) => ok.push(id),
-            Err(StoreError::InsufficientCredits {
-                needed, available, ..
-            }) => {
-                assert_eq!(needed, EACH);
-                assert!(available < EACH);
-                refused += 1;
-            }
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
-    assert_eq!(ok.len(), 76, "exactly the affordable reservations succeed");
-    assert_eq!(refused, 124);
-    let b = h.store.balance(org).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(1_000_000, 76 * EACH));
-    assert!(b.available_nanos >= 0);
-    let audit = assert_consistent(&*h.store, org).await;
-    assert_eq!(audit.active_holds_nanos, 76 * EACH);
-
-    // Settle half concurrently (below the hold), release the rest.
-    let mut tasks = Vec::new();
-    for (i, id) in ok.into_iter().enumerate() {
-        let store = h.store.clone();
-        tasks.push(tokio::spawn(async move {
-            if i.is_multiple_of(2) {
-                store.settle(id, EACH - 1_000).await.map(|_| ())
-            } else {
-                store.release(id).await.map(|_| ())
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
-    let b = h.store.balance(org).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(1_000_000 - 38 * (EACH - 1_000), 0));
-    let audit = assert_consistent(&*h.store, org).await;
-    assert_eq!(audit.rows_balance_nanos, b.balance_nanos);
-    let rows = h.store.ledger(org, 10_000).await.unwrap();
-    assert_eq!(
-        rows.len(),
-        1 + 76 + 76,
-        "credit + holds + settlements/releases"
-    );
-}
-
-async fn ledger_concurrent_reserve_settle_cycles(h: Arc<Harness>) {
-    // 200 tasks each loop reserve→settle; settlements never exceed holds, so
-    // the balance must never go negative however the tasks interleave.
-    let org = funded_org(&*h.store, 2_000_000).await;
-    let spent = Arc::new(AtomicI64::new(0));
-    let refused = Arc::new(AtomicI64::new(0));
-    let mut tasks = Vec::new();
-    for i in 0..200i64 {
-        let store = h.store.clone();
-        let spent = spent.clone();
-        let refused = refused.clone();
-        tasks.push(tokio::spawn(async move {
-            for round in 0..3i64 {
-                match store.reserve(org, 10_000, Duration::from_secs(60)).await {
-                    Ok(id) => {
-                        tokio::task::yield_now().await;
-                        let actual = 5_000 + (i * 7 + round) % 5_000;
-                        store.settle(id, actual).await.unwrap();
-                        spent.fetch_add(actual, Ordering::Relaxed);
-                    }
-                    Err(StoreError::InsufficientCredits { .. }) => {
-                        refused.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => panic!("unexpected error: {e}"),
-                }
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let b = h.store.balance(org).await.unwrap();
-    assert_eq!(b.held_nanos, 0);
-    assert_eq!(b.balance_nanos, 2_000_000 - spent.load(Ordering::Relaxed));
-    assert!(b.balance_nanos >= 0, "overspent: {b:?}");
-    // 600 attempts at ~7.5k each cannot all fit in 2M: the limit was reached.
-    assert!(refused.load(Ordering::Relaxed) > 0);
-    assert_consistent(&*h.store, org).await;
-}
-
-async fn ledger_expiry_releases_and_late_settle_debits(h: Arc<Harness>) {
-    let s = &*h.store;
-    let org = funded_org(s, 100_000).await;
-    let short = s
-        .reserve(org, 40_000, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let short2 = s
-        .reserve(org, 10_000, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let long = s
-        .reserve(org, 30_000, Duration::from_secs(3_600))
-        .await
-        .unwrap();
-    let now = OffsetDateTime::now_utc();
-    assert_eq!(
-        s.expire_stale(now - time::Duration::seconds(5))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        s.expire_stale(now + time::Duration::seconds(5))
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        s.expire_stale(now + time::Duration::seconds(5))
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        s.balance(org).await.unwrap(),
-        Balance::new_for_test(100_000, 30_000)
-    );
-    assert_eq!(
-        s.get_reservation(short).await.unwrap().unwrap().status,
-        ReservationStatus::Expired
-    );
-    // A settlement arriving after expiry is still charged, exactly once.
-    let b = s.settle(short, 12_345).await.unwrap();
-    assert_eq!(b, Balance::new_for_test(87_655, 30_000));
-    assert!(matches!(
-        s.settle(short, 1).await,
-        Err(StoreError::ReservationClosed {
-            status: ReservationStatus::Settled,
-            ..
-        })
-    ));
-    // Releasing an expired hold is a no-op.
-    assert!(!s.release(short2).await.unwrap());
-    assert_eq!(
-        s.get_reservation(long).await.unwrap().unwrap().status,
-        ReservationStatus::Active
-    );
-    let kinds: Vec<_> = s
-        .ledger(org, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.kind)
-        .collect();
-    assert_eq!(
-        kinds.iter().filter(|k| **k == LedgerKind::Expire).count(),
-        2
-    );
-    assert_consistent(s, org).await;
-}
-
 async fn logs_round_trip_filters_and_spend(h: Arc<Harness>) {
     let s = &*h.store;
     let org = s.create_org("acme").await.unwrap().id;
@@ -886,9 +457,64 @@ async fn logs_round_trip_filters_and_spend(h: Arc<Harness>) {
     assert_eq!(o.iter().map(|r| r.requests).sum::<i64>(), 1);
 }
 
+async fn logs_filter_on_user_session_property_and_client_id(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = s.create_org("acme").await.unwrap().id;
+    // Whole seconds: the store keeps microseconds.
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let mut rows = Vec::new();
+    for i in 0..6 {
+        let mut r = sample_log(org, i, now + time::Duration::milliseconds(i as i64));
+        r.user_id = Some(format!("u{}", i % 2));
+        r.session_id = (i < 3).then(|| "s-1".to_owned());
+        r.session_path = Some(format!("/root/{i}"));
+        r.session_name = Some("checkout".into());
+        r.properties.insert(
+            "tier".into(),
+            if i == 4 { "gold".into() } else { "free".into() },
+        );
+        r.route = Some(if i == 5 { "proxy" } else { "chat" }.into());
+        r.target_url = (i == 5).then(|| "https://api.openai.com/v1/chat/completions".into());
+        r.ttfb_ms = Some(i as i64);
+        r.client_request_id = (i == 2).then(|| "client-abc".to_owned());
+        r.cache_status = (i == 1).then(|| "hit".to_owned());
+        r.cache_saved_nanos = (i == 1).then_some(1234);
+        rows.push(r);
+    }
+    s.insert_logs(&rows).await.unwrap();
+    let query = |f: &dyn Fn(&mut LogQuery)| {
+        let mut q = LogQuery::new(org, 100);
+        f(&mut q);
+        q
+    };
+    let ids = |rows: Vec<LogRow>| {
+        let mut v: Vec<uuid::Uuid> = rows.into_iter().map(|r| r.id).collect();
+        v.sort();
+        v
+    };
+    let want = |idx: &[usize]| {
+        let mut v: Vec<uuid::Uuid> = idx.iter().map(|i| rows[*i].id).collect();
+        v.sort();
+        v
+    };
+    let q = query(&|q| q.user_id = Some("u1".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[1, 3, 5]));
+    let q = query(&|q| q.session_id = Some("s-1".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[0, 1, 2]));
+    let q = query(&|q| q.property = Some(("tier".into(), "gold".into())));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[4]));
+    let q = query(&|q| q.client_request_id = Some("client-abc".into()));
+    assert_eq!(ids(s.recent_logs(&q).await.unwrap()), want(&[2]));
+    // Every new column round-trips.
+    let back = s.get_log(org, rows[5].id).await.unwrap().unwrap();
+    assert_eq!(back, rows[5]);
+    let back = s.get_log(org, rows[1].id).await.unwrap().unwrap();
+    assert_eq!(back, rows[1]);
+}
+
 async fn log_writer_10k_rows_flushed_on_shutdown(h: Arc<Harness>) {
     let org = h.store.create_org("acme").await.unwrap().id;
-    let writer = LogWriter::spawn(h.store.clone(), LogWriterConfig::default());
+    let writer = LogWriter::spawn(h.store.clone(), LogWriterConfig::default(), None);
     let now = OffsetDateTime::now_utc();
     let started = std::time::Instant::now();
     for i in 0..10_000 {
@@ -928,7 +554,7 @@ async fn log_writer_flushes_on_interval(h: Arc<Harness>) {
         flush_interval: Duration::from_millis(20),
         ..Default::default()
     };
-    let writer = LogWriter::spawn(h.store.clone(), config);
+    let writer = LogWriter::spawn(h.store.clone(), config, None);
     let now = OffsetDateTime::now_utc();
     for i in 0..3 {
         assert!(writer.log(sample_log(org, i, now)));
@@ -955,7 +581,7 @@ async fn log_writer_counts_drops_when_full(h: Arc<Harness>) {
         batch_size: 4,
         ..Default::default()
     };
-    let writer = LogWriter::spawn(h.store.clone(), config);
+    let writer = LogWriter::spawn(h.store.clone(), config, None);
     let now = OffsetDateTime::now_utc();
     let mut accepted = 0u64;
     for i in 0..10_000 {

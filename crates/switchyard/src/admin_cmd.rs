@@ -46,13 +46,26 @@ pub enum AdminCommand {
     Credits(CreditsCommand),
     /// Show an org's balance, held and available credits.
     Balance(OrgOpt),
-    /// Show an org's credit ledger, newest first.
+    /// Show an org's credit ledger, newest first, a page at a time.
     Ledger {
         #[command(flatten)]
         org: OrgOpt,
-        /// Rows to show (1-1000).
+        /// Rows per page (1-1000).
         #[arg(long)]
         limit: Option<u32>,
+        /// Start after this cursor (the `next: ...` line of the previous page).
+        #[arg(long)]
+        before: Option<String>,
+        /// Every row, all pages.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Recompute every org's balance from its ledger rows, list open credit leases and their
+    /// holds with their age; exits 1 when any org's books do not add up.
+    Audit {
+        /// Only this org (id or name).
+        #[arg(long)]
+        org: Option<String>,
     },
     /// Set, remove and list an org's own (BYOK) provider keys.
     #[command(subcommand, name = "provider-key")]
@@ -70,6 +83,15 @@ pub enum AdminCommand {
         /// Only requests served by this provider.
         #[arg(long)]
         provider: Option<String>,
+        /// Only this user's requests (`x-switchyard-user-id` / `Helicone-User-Id`).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only this session's requests.
+        #[arg(long)]
+        session: Option<String>,
+        /// Only requests with this custom property, as `name:value`.
+        #[arg(long)]
+        property: Option<String>,
     },
     /// Show an org's spend per day, provider and billing mode.
     Spend {
@@ -338,20 +360,85 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             print_one(json, v!(b));
         }
         AdminCommand::Balance(org) => print_one(json, v!(admin.balance(&org.org).await?)),
-        AdminCommand::Ledger { org, limit } => {
-            let rows = admin.ledger(&org.org, limit).await?;
-            print_list(
-                json,
-                v!(rows),
-                &[
-                    "created_at",
-                    "kind",
-                    "amount_usd",
-                    "balance_after_usd",
-                    "held_after_nanos",
-                    "note",
-                ],
-            );
+        AdminCommand::Ledger {
+            org,
+            limit,
+            before,
+            all,
+        } => {
+            let mut before = before;
+            let mut rows = Vec::new();
+            let next = loop {
+                let page = admin.ledger(&org.org, limit, before.as_deref()).await?;
+                rows.extend(page.data);
+                match page.next_before {
+                    Some(next) if all => before = Some(next),
+                    next => break next,
+                }
+            };
+            if json {
+                print_json(&serde_json::json!({"data": v!(rows), "next_before": next}));
+            } else {
+                print_list(
+                    false,
+                    v!(rows),
+                    &[
+                        "created_at",
+                        "kind",
+                        "amount_usd",
+                        "balance_after_usd",
+                        "request_id",
+                        "note",
+                    ],
+                );
+                if let Some(next) = next {
+                    println!("next: --before {next}");
+                }
+            }
+        }
+        AdminCommand::Audit { org } => {
+            let audits = admin.audit(org.as_deref()).await?;
+            let bad = audits.iter().filter(|a| !a.consistent).count();
+            if json {
+                print_json(&v!(audits));
+            } else {
+                for a in &audits {
+                    let o = &a.audit;
+                    println!(
+                        "{} ({}): balance {} = ledger {} over {} rows; leased {} = leases {}: {}",
+                        o.org_name,
+                        o.org_id,
+                        o.balance_nanos,
+                        o.ledger_sum_nanos,
+                        o.ledger_rows,
+                        o.leased_nanos,
+                        o.leases_sum_nanos,
+                        if a.consistent { "ok" } else { "MISMATCH" }
+                    );
+                    for p in &a.problems {
+                        println!("  problem: {p}");
+                    }
+                    for (l, age) in o.leases.iter().zip(&a.oldest_hold_age_secs) {
+                        println!(
+                            "  lease of instance {}: {} nano-USD, {} held by {} holds{}, renewed {}, expires {}",
+                            l.instance_id,
+                            l.amount_nanos,
+                            l.held_nanos,
+                            l.holds,
+                            age.map(|s| format!(" (oldest {s} s)")).unwrap_or_default(),
+                            l.renewed_at,
+                            l.expires_at
+                        );
+                    }
+                }
+                println!("{} orgs audited, {bad} with mismatches", audits.len());
+            }
+            if bad > 0 {
+                return Err(Failure(
+                    format!("{bad} org(s) with books that do not add up"),
+                    1,
+                ));
+            }
         }
         AdminCommand::ProviderKey(ProviderKeyCommand::Set(args)) => {
             let (org, provider) = (args.org.org.clone(), args.provider.clone());
@@ -410,6 +497,9 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             limit,
             status,
             provider,
+            user,
+            session,
+            property,
         } => {
             let rows = admin
                 .logs(
@@ -418,7 +508,10 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
                         limit,
                         status,
                         provider,
-                        before: None,
+                        user_id: user,
+                        session_id: session,
+                        property,
+                        ..LogsParams::default()
                     },
                 )
                 .await?;

@@ -1,9 +1,11 @@
 //! The `switchyard` binary: a thin CLI over the workspace's crates.
 
 mod admin_cmd;
+mod check_prices_cmd;
 mod cost_cmd;
 mod detect_cmd;
 mod registry_cmd;
+mod registry_diff_cmd;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};

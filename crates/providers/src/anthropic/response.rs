@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{json, Map, Value};
 use switchyard_cost::Usage;
 
-use super::{usage_from_anthropic, TranslateError, JSON_RESPONSE_TOOL};
+use super::types::{usage_from_anthropic, TranslateError, JSON_RESPONSE_TOOL};
 
 /// `format` tag on the `reasoning_details` entries we emit, as OpenRouter labels Claude thinking;
 /// the request translator reads these entries back into signed thinking blocks.

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use switchyard_cost::Usage;
 
 use super::response::{finish_reason, now_secs, openai_usage, upstream_error, REASONING_FORMAT};
-use super::{usage_from_anthropic, TranslateError, JSON_RESPONSE_TOOL};
+use super::types::{usage_from_anthropic, TranslateError, JSON_RESPONSE_TOOL};
 
 #[derive(Debug)]
 enum Block {

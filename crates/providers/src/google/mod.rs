@@ -20,7 +20,12 @@
 //! is here for native `usageMetadata` wherever it shows up (Vertex, future native calls).
 
 pub mod auth;
+pub(crate) mod bound;
+mod upstream;
 pub mod vertex;
+
+pub use bound::vertex_usage_bound;
+pub use upstream::{build_native, build_vertex, vertex_answer_format};
 
 use serde_json::Value;
 use switchyard_cost::{ModalityUsage, Usage};

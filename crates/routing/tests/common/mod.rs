@@ -4,6 +4,9 @@
 use switchyard_registry::Registry;
 use switchyard_routing::{build_attempts, parse_model_string, Availability, RoutingError};
 
+/// The date routing is asked about in these tests (nothing in the fixture is retired then).
+pub const TODAY: time::Date = time::macros::date!(2026 - 12 - 01);
+
 fn provider(id: &str, priority: Option<u32>, regional: bool) -> String {
     let mut s = format!(
         "[{id}]\nname = \"{id}\"\nbase_url = \"https://{id}.test\"\nformat = \"openai\"\nchat_path = \"/v1/chat/completions\"\nauth = \"bearer\"\n"
@@ -20,7 +23,7 @@ fn provider(id: &str, priority: Option<u32>, regional: bool) -> String {
     s
 }
 
-const MODELS: &str = r#"
+pub const MODELS: &str = r#"
 [m1]
 name = "Maker: M1"
 context_length = 1000
@@ -54,7 +57,10 @@ tokenizer = "GPT"
 /// m1 on: alpha (priority 3, 2+8), beta (4, 1+4), rocky (4, 0.9+4; us-east-1 PTB, eu-west-1 not),
 /// router (10, 0.5+1), house (require_explicit_routing, 0.1+0.1). m2 on beta only, not PTB, with a
 /// provider model id containing a slash.
-const ENDPOINTS: &str = r#"
+pub const ENDPOINTS: &str = r#"
+pricing_source = "https://maker.test/pricing"
+pricing_checked = "2026-11-01"
+
 [[endpoint]]
 model = "m1"
 provider = "alpha"
@@ -133,6 +139,11 @@ output = 0.000009
 "#;
 
 pub fn small() -> Registry {
+    small_from(MODELS, ENDPOINTS)
+}
+
+/// The small registry with other models.toml and endpoints.toml texts (variants of the above).
+pub fn small_from(models: &str, endpoints: &str) -> Registry {
     let providers = [
         provider("alpha", Some(3), false),
         provider("beta", None, false),
@@ -147,10 +158,10 @@ pub fn small() -> Registry {
             "authors/maker/author.toml".to_owned(),
             "name = \"Maker\"\ndescription = \"Makes models.\"\n".to_owned(),
         ),
-        ("authors/maker/models.toml".to_owned(), MODELS.to_owned()),
+        ("authors/maker/models.toml".to_owned(), models.to_owned()),
         (
             "authors/maker/endpoints.toml".to_owned(),
-            ENDPOINTS.to_owned(),
+            endpoints.to_owned(),
         ),
     ];
     Registry::from_files(&files).expect("test registry loads")
@@ -168,7 +179,7 @@ pub fn ptb_everywhere(r: &Registry) -> Availability {
 /// The attempts as `billing endpoint -> provider model id` lines, or the error.
 pub fn lines(r: &Registry, model: &str, avail: &Availability) -> Result<Vec<String>, RoutingError> {
     let req = parse_model_string(r, model)?;
-    let attempts = build_attempts(r, &req, avail)?;
+    let attempts = build_attempts(r, &req, avail, TODAY)?;
     for (i, a) in attempts.iter().enumerate() {
         assert_eq!(a.fallback_index, i, "fallback indexes are positions");
     }

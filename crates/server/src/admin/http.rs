@@ -96,6 +96,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/admin/orgs/{org}/credits", post(add_credits))
         .route("/admin/orgs/{org}/balance", get(balance))
         .route("/admin/orgs/{org}/ledger", get(ledger))
+        .route("/admin/audit", get(audit))
         .route("/admin/orgs/{org}/provider-keys", get(list_provider_keys))
         .route(
             "/admin/orgs/{org}/provider-keys/{provider}",
@@ -162,8 +163,15 @@ struct CreditsBody {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LimitParams {
+struct LedgerParams {
     limit: Option<u32>,
+    before: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    org: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -270,10 +278,27 @@ async fn ledger(
     _: AdminAuth,
     State(state): State<Arc<AppState>>,
     Path(org): Path<String>,
-    q: Result<Query<LimitParams>, QueryRejection>,
+    q: Result<Query<LedgerParams>, QueryRejection>,
 ) -> Answer {
     let q = query(q)?;
-    Ok(list(admin(&state).ledger(&org, q.limit).await?))
+    let page = admin(&state)
+        .ledger(&org, q.limit, q.before.as_deref())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "object": "list",
+        "data": page.data,
+        "next_before": page.next_before,
+    }))
+    .into_response())
+}
+
+async fn audit(
+    _: AdminAuth,
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Answer {
+    let q = query(q)?;
+    Ok(list(admin(&state).audit(q.org.as_deref()).await?))
 }
 
 async fn set_provider_key(

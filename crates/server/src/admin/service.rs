@@ -19,8 +19,8 @@ use time::OffsetDateTime;
 pub use super::provider_keys::ProviderKeyInput;
 use super::provider_keys::{clean, secret_hint, validate};
 use super::views::{
-    usd, BalanceView, CreatedKey, LedgerView, LogView, ProviderKeyView, RemovedProviderKey,
-    RevokedKey, SpendReport, SpendView,
+    usd, AuditView, BalanceView, CreatedKey, LedgerPageView, LedgerView, LogView, ProviderKeyView,
+    RemovedProviderKey, RevokedKey, SpendReport, SpendView,
 };
 
 /// Why an admin operation was refused or failed. Each variant knows its HTTP status; the HTTP
@@ -99,6 +99,12 @@ pub struct LogsParams {
     pub provider: Option<String>,
     /// Only rows older than this RFC 3339 time (page with the last row's `created_at`).
     pub before: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// `name:value` of a custom property.
+    pub property: Option<String>,
+    /// The request id the caller sent (`x-switchyard-request-id` / `Helicone-Request-Id`).
+    pub client_request_id: Option<String>,
 }
 
 fn bad(message: impl Into<String>, param: &'static str) -> AdminError {
@@ -360,21 +366,56 @@ impl<'a> Admin<'a> {
         Ok(balance_view(org.id, b))
     }
 
-    /// Ledger rows, newest first.
+    /// A page of ledger rows, newest first; `before` is the previous page's `next_before`.
     pub async fn ledger(
         &self,
         org: &str,
         limit: Option<u32>,
-    ) -> Result<Vec<LedgerView>, AdminError> {
+        before: Option<&str>,
+    ) -> Result<LedgerPageView, AdminError> {
         let org = self.org(org).await?;
         let limit = list_limit(limit)?;
-        let rows = self.store.ledger(org.id, limit).await.map_err(store_err)?;
-        Ok(rows
+        let before = before.map(parse_cursor).transpose()?;
+        let rows = self
+            .store
+            .ledger(org.id, switchyard_store::LedgerPage { limit, before })
+            .await
+            .map_err(store_err)?;
+        let next_before = (rows.len() == limit as usize)
+            .then(|| rows.last().map(cursor))
+            .flatten();
+        Ok(LedgerPageView {
+            data: rows
+                .into_iter()
+                .map(|entry| LedgerView {
+                    amount_usd: usd(entry.amount_nanos),
+                    balance_after_usd: usd(entry.balance_after_nanos),
+                    entry,
+                })
+                .collect(),
+            next_before,
+        })
+    }
+
+    /// Every org's books (or one org's), recomputed from the ledger rows.
+    pub async fn audit(&self, org: Option<&str>) -> Result<Vec<AuditView>, AdminError> {
+        let org = match org {
+            Some(o) => Some(self.org(o).await?.id),
+            None => None,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let audits = self.store.audit(org).await.map_err(store_err)?;
+        Ok(audits
             .into_iter()
-            .map(|entry| LedgerView {
-                amount_usd: usd(entry.amount_nanos),
-                balance_after_usd: usd(entry.balance_after_nanos),
-                entry,
+            .map(|audit| AuditView {
+                consistent: audit.is_consistent(),
+                problems: audit.problems(),
+                oldest_hold_age_secs: audit
+                    .leases
+                    .iter()
+                    .map(|l| l.oldest_hold_at.map(|t| (now - t).whole_seconds()))
+                    .collect(),
+                audit,
             })
             .collect())
     }
@@ -464,6 +505,15 @@ impl<'a> Admin<'a> {
         let mut query = LogQuery::new(org.id, list_limit(params.limit)?);
         query.status = params.status;
         query.provider = clean(params.provider);
+        query.user_id = clean(params.user_id);
+        query.session_id = clean(params.session_id);
+        query.client_request_id = clean(params.client_request_id);
+        if let Some(p) = clean(params.property) {
+            let (name, value) = p
+                .split_once(':')
+                .ok_or_else(|| bad("`property` must be `name:value`", "property"))?;
+            query.property = Some((name.trim().to_ascii_lowercase(), value.to_owned()));
+        }
         if let Some(before) = clean(params.before) {
             let t = OffsetDateTime::parse(&before, &time::format_description::well_known::Rfc3339)
                 .map_err(|e| bad(format!("`before` is not an RFC 3339 time: {e}"), "before"))?;
@@ -521,12 +571,29 @@ fn balance_view(org_id: OrgId, b: switchyard_store::Balance) -> BalanceView {
     BalanceView {
         org_id,
         balance_usd: usd(b.balance_nanos),
+        leased_usd: usd(b.leased_nanos),
         held_usd: usd(b.held_nanos),
         available_usd: usd(b.available_nanos),
         balance_nanos: b.balance_nanos,
+        leased_nanos: b.leased_nanos,
         held_nanos: b.held_nanos,
         available_nanos: b.available_nanos,
     }
+}
+
+/// A ledger page cursor: `<created_at µs>_<row id>`.
+fn cursor(e: &switchyard_store::LedgerEntry) -> String {
+    format!("{}_{}", e.created_at.unix_timestamp_nanos() / 1000, e.id)
+}
+
+fn parse_cursor(text: &str) -> Result<switchyard_store::LedgerCursor, AdminError> {
+    let bad_cursor = || bad("`before` is not a cursor from `next_before`", "before");
+    let (us, id) = text.split_once('_').ok_or_else(bad_cursor)?;
+    let us: i64 = us.parse().map_err(|_| bad_cursor())?;
+    let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|_| bad_cursor())?;
+    let id = id.parse().map_err(|_| bad_cursor())?;
+    Ok(switchyard_store::LedgerCursor { created_at, id })
 }
 
 fn list_limit(limit: Option<u32>) -> Result<u32, AdminError> {

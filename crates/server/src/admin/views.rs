@@ -30,11 +30,33 @@ pub struct RevokedKey {
 pub struct BalanceView {
     pub org_id: OrgId,
     pub balance_usd: String,
+    /// Leased out to running gateway instances (they hold requests' worst cases from it).
+    pub leased_usd: String,
+    /// Held by requests in flight, as the instances last reported.
     pub held_usd: String,
     pub available_usd: String,
     pub balance_nanos: i64,
+    pub leased_nanos: i64,
     pub held_nanos: i64,
     pub available_nanos: i64,
+}
+
+/// A page of ledger rows and the cursor of the next one (`None` on the last page).
+#[derive(Debug, Serialize)]
+pub struct LedgerPageView {
+    pub data: Vec<LedgerView>,
+    pub next_before: Option<String>,
+}
+
+/// One org's audit: the books recomputed from the rows, open leases with their age.
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    #[serde(flatten)]
+    pub audit: switchyard_store::OrgAudit,
+    pub consistent: bool,
+    pub problems: Vec<String>,
+    /// Age in seconds of each lease's oldest hold (same order as `leases`).
+    pub oldest_hold_age_secs: Vec<Option<i64>>,
 }
 
 #[derive(Debug, Serialize)]

@@ -14,25 +14,28 @@ use serde::Deserialize;
 use super::auth::Viewer;
 use super::format::{int, usd, when_cell};
 use super::layout::{self, Ctx, PageError, PageResult};
-use crate::admin::{Admin, MAX_LIST_LIMIT};
+use crate::admin::Admin;
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct LedgerParams {
-    limit: Option<u32>,
+    /// The previous page's cursor (`next_before`).
+    before: Option<String>,
 }
+
+const LEDGER_PAGE: u32 = 50;
 
 async fn render(
     ctx: &Ctx,
-    limit: u32,
+    before: Option<&str>,
     notice: Option<(bool, String)>,
     status: StatusCode,
 ) -> PageResult {
     let org = ctx.org.id.to_string();
     let admin = ctx.admin();
     let balance = admin.balance(&org).await?;
-    let rows = admin.ledger(&org, Some(limit)).await?;
-    let more = rows.len() as u32 == limit && limit < MAX_LIST_LIMIT;
+    let page = admin.ledger(&org, Some(LEDGER_PAGE), before).await?;
+    let rows = &page.data;
     let content = html! {
         div.pagehead { h1 { "Credits" } }
         @if let Some((error, text)) = &notice {
@@ -40,7 +43,7 @@ async fn render(
         }
         div.grid.stats {
             div.card.stat { div.label { "Balance" } div.value #balance { (usd(balance.balance_nanos)) } }
-            div.card.stat { div.label { "Held (requests in flight)" } div.value { (usd(balance.held_nanos)) } }
+            div.card.stat { div.label { "Held (requests in flight)" } div.value { (usd(balance.held_nanos)) } div.sub { (usd(balance.leased_nanos)) " leased to gateway instances" } }
             div.card.stat { div.label { "Available" } div.value #available { (usd(balance.available_nanos)) } }
         }
         @if ctx.viewer.is_operator() {
@@ -59,15 +62,15 @@ async fn render(
         }
         h2 { "Ledger" }
         div.table-wrap { table #ledger {
-            thead { tr { th { "Time (UTC)" } th { "Kind" } th.r { "Amount" } th.r { "Balance after" } th.r { "Held after" } th { "Note" } } }
+            thead { tr { th { "Time (UTC)" } th { "Kind" } th.r { "Amount" } th.r { "Balance after" } th { "Request" } th { "Note" } } }
             tbody {
-                @for r in &rows {
+                @for r in rows {
                     tr {
                         td { (when_cell(r.entry.created_at)) }
                         td { span.pill { (r.entry.kind.as_str()) } }
                         td.r.num { (usd(r.entry.amount_nanos)) }
                         td.r.num { (usd(r.entry.balance_after_nanos)) }
-                        td.r.num { (usd(r.entry.held_after_nanos)) }
+                        td { @if let Some(id) = r.entry.request_id { a href=(ctx.url(&format!("requests/{id}"))) { code { (id.to_string()[..8]) "…" } } } }
                         td { (r.entry.note.clone().unwrap_or_default()) }
                     }
                 }
@@ -75,8 +78,11 @@ async fn render(
             }
         } }
         div.pager {
-            span.muted { (int(rows.len() as i64)) " newest rows" }
-            @if more { a href={ (ctx.url("credits")) "?limit=" ((limit * 4).min(MAX_LIST_LIMIT)) } { "Show more" } }
+            @if before.is_some() { a href=(ctx.url("credits")) { "← Newest" } }
+            span.muted { (int(rows.len() as i64)) " rows" }
+            @if let Some(next) = &page.next_before {
+                a #next-page href={ (ctx.url("credits")) "?before=" (next) } { "Older →" }
+            }
         }
     };
     Ok(ctx.render_status(status, "credits", "Credits", content))
@@ -91,7 +97,7 @@ pub async fn page(
     let ctx = Ctx::load(state, viewer, &org).await?;
     render(
         &ctx,
-        q.limit.unwrap_or(50).clamp(1, MAX_LIST_LIMIT),
+        q.before.as_deref().filter(|b| !b.is_empty()),
         None,
         StatusCode::OK,
     )
@@ -130,7 +136,7 @@ pub async fn add(
         ),
         Err(e) => ((true, e.to_string()), e.status()),
     };
-    render(&ctx, 50, Some(notice), status).await
+    render(&ctx, None, Some(notice), status).await
 }
 
 fn operator_only(viewer: &Viewer) -> Result<(), PageError> {

@@ -140,5 +140,14 @@ fn row(
         request_body: None,
         response_body: None,
         created_at: created,
+        route: None,
+        target_url: None,
+        ttfb_ms: None,
+        session_id: None,
+        session_path: None,
+        session_name: None,
+        cache_status: None,
+        cache_saved_nanos: None,
+        client_request_id: None,
     }
 }

@@ -22,8 +22,8 @@ use switchyard_registry::{Endpoint, Registry};
 use switchyard_server::config::ProviderConfig;
 use switchyard_server::{AppState, Config, Gateway};
 use switchyard_store::{
-    Balance, LedgerKind, LogQuery, LogRow, MasterKey, NewProviderKey, OrgId, ProviderKeyConfig,
-    ProviderSecret, Secret, SqliteStore, Store,
+    Balance, LedgerCursor, LedgerEntry, LedgerKind, LedgerPage, LogQuery, LogRow, MasterKey,
+    NewProviderKey, OrgId, ProviderKeyConfig, ProviderSecret, Secret, SqliteStore, Store,
 };
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -848,23 +848,71 @@ impl TestGateway {
         Answer::read(res).await
     }
 
+    /// The org's balance once every settled debit is committed, with `held_nanos` the holds
+    /// this gateway instance has in memory right now.
     pub async fn balance(&self, org: &TestOrg) -> Balance {
-        self.store.balance(org.id).await.unwrap()
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, held, pending, _) = self.state.credits.position(org.id);
+            if pending == 0 || Instant::now() > deadline {
+                let mut b = self.store.balance(org.id).await.unwrap();
+                b.held_nanos = held;
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
-    /// Asserts that the ledger is consistent and nothing is held; returns the balance.
+    /// Waits until no hold and no uncommitted debit is left, then asserts the books: balance
+    /// = the sum of the ledger rows, leases consistent, balance never below zero. Returns the
+    /// balance.
     pub async fn assert_ledger_consistent(&self, org: &TestOrg) -> i64 {
-        let audit = self.store.audit_ledger(org.id).await.unwrap();
-        assert!(audit.is_consistent(), "ledger audit: {audit:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, held, pending, holds) = self.state.credits.position(org.id);
+            if held == 0 && pending == 0 && holds == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "holds left after 10 s: held {held}, pending {pending}, {holds} open"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let audit = self.store.audit(Some(org.id)).await.unwrap().remove(0);
+        assert!(
+            audit.is_consistent(),
+            "ledger audit: {:?}",
+            audit.problems()
+        );
+        assert!(audit.balance_nanos >= 0, "negative balance: {audit:?}");
         audit.balance_nanos
     }
 
-    /// Sum of the debit rows of an org's ledger (positive nanos).
+    /// Every ledger row of an org, newest first (paged through).
+    pub async fn ledger_rows(&self, org: &TestOrg) -> Vec<LedgerEntry> {
+        let mut out = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self
+                .store
+                .ledger(org.id, LedgerPage { limit: 500, before })
+                .await
+                .unwrap();
+            let Some(last) = page.last() else {
+                return out;
+            };
+            before = Some(LedgerCursor::after(last));
+            out.extend(page);
+        }
+    }
+
+    /// Sum of the debit rows of an org's ledger (positive nanos), once every settled debit is
+    /// committed (debits are written with the log rows, in batches).
     pub async fn debited(&self, org: &TestOrg) -> i64 {
-        self.store
-            .ledger(org.id, 100_000)
+        self.balance(org).await;
+        self.ledger_rows(org)
             .await
-            .unwrap()
             .iter()
             .filter(|e| e.kind == LedgerKind::Debit)
             .map(|e| -e.amount_nanos)
@@ -913,10 +961,8 @@ impl TestGateway {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let debits = self
-                .store
-                .ledger(org.id, 100_000)
+                .ledger_rows(org)
                 .await
-                .unwrap()
                 .iter()
                 .filter(|e| e.kind == LedgerKind::Debit)
                 .count();
@@ -1070,7 +1116,7 @@ pub fn rates(e: &Endpoint) -> Rates {
     Rates {
         input: t.input,
         output: t.output,
-        cache_read: t.input * t.cache.read.unwrap_or(Decimal::ONE),
+        cache_read: t.cache_read_rate(),
     }
 }
 

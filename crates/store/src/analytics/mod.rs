@@ -307,8 +307,9 @@ pub trait AnalyticsStore: Send + Sync {
         org: OrgId,
         keys: &'a [KeyId],
     ) -> BoxFut<'a, Vec<(KeyId, OffsetDateTime)>>;
-    /// Adds `rows` to the rollups in one transaction of its own (seeding, backfills). The log
-    /// writer instead calls [`update_rollups`] inside the transaction that inserts the rows.
+    /// Adds `rows`, already inserted, to the rollups in one transaction of its own (seeding,
+    /// backfills). The log writer instead calls [`update_rollups`] inside the transaction that
+    /// inserts the rows, before the insert.
     fn apply_rollups<'a>(&'a self, rows: &'a [LogRow]) -> BoxFut<'a, ()>;
 }
 

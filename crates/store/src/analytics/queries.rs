@@ -450,7 +450,8 @@ macro_rules! impl_analytics {
                         return Ok(());
                     }
                     let mut tx = self.begin_write().await?;
-                    $crate::analytics::update_rollups(&mut tx, rows).await?;
+                    // The rows are already stored (seeding, backfills): add them all.
+                    <$db as $crate::analytics::RollupBackend>::update_rollups(&mut tx, rows).await?;
                     tx.commit().await?;
                     Ok(())
                 })

@@ -101,8 +101,10 @@ impl RollupDelta {
     }
 }
 
-/// Adds a batch of log rows to the rollup tables inside the caller's transaction: call it in
-/// the same transaction that inserts the rows, so the rollups never disagree with them.
+/// Adds a batch of log rows to the rollup tables inside the caller's transaction. Call it in
+/// the transaction that inserts the rows, **before** the `INSERT ... ON CONFLICT (id) DO
+/// NOTHING`: it leaves out rows whose id is already stored (a replayed batch), so each row
+/// counts once and the rollups never disagree with the rows.
 pub async fn update_rollups<DB>(
     tx: &mut sqlx::Transaction<'static, DB>,
     rows: &[LogRow],
@@ -110,20 +112,57 @@ pub async fn update_rollups<DB>(
 where
     DB: RollupBackend,
 {
-    DB::update_rollups(tx, rows).await
+    let stored = DB::stored_ids(tx, rows).await?;
+    if stored.is_empty() {
+        return DB::update_rollups(tx, rows).await;
+    }
+    let fresh: Vec<LogRow> = rows
+        .iter()
+        .filter(|r| !stored.contains(&r.id.hyphenated().to_string()))
+        .cloned()
+        .collect();
+    DB::update_rollups(tx, &fresh).await
 }
 
 /// The backends [`update_rollups`] runs on (SQLite and PostgreSQL).
 pub trait RollupBackend: sqlx::Database {
+    /// Adds every row of `rows` (the caller knows they are new).
     fn update_rollups<'a>(
         tx: &'a mut sqlx::Transaction<'static, Self>,
         rows: &'a [LogRow],
     ) -> BoxFut<'a, ()>;
+    /// The ids among `rows` that `request_logs` already holds.
+    fn stored_ids<'a>(
+        tx: &'a mut sqlx::Transaction<'static, Self>,
+        rows: &'a [LogRow],
+    ) -> BoxFut<'a, std::collections::HashSet<String>>;
 }
 
 macro_rules! impl_rollups {
     ($db:ty) => {
         impl $crate::analytics::RollupBackend for $db {
+            fn stored_ids<'a>(
+                tx: &'a mut sqlx::Transaction<'static, $db>,
+                rows: &'a [$crate::LogRow],
+            ) -> $crate::BoxFut<'a, std::collections::HashSet<String>> {
+                Box::pin(async move {
+                    let mut out = std::collections::HashSet::new();
+                    for chunk in rows.chunks(500) {
+                        let mut qb =
+                            sqlx::QueryBuilder::<$db>::new("SELECT id FROM request_logs WHERE id IN (");
+                        let mut ids = qb.separated(", ");
+                        for r in chunk {
+                            ids.push_bind(r.id.hyphenated().to_string());
+                        }
+                        qb.push(")");
+                        let found: Vec<String> =
+                            qb.build_query_scalar().fetch_all(&mut **tx).await?;
+                        out.extend(found);
+                    }
+                    Ok(out)
+                })
+            }
+
             fn update_rollups<'a>(
                 tx: &'a mut sqlx::Transaction<'static, $db>,
                 rows: &'a [$crate::LogRow],
@@ -237,3 +276,55 @@ macro_rules! impl_rollups {
 
 impl_rollups!(sqlx::Sqlite);
 impl_rollups!(sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    use crate::analytics::{AnalyticsStore, SeriesQuery};
+    use crate::{LogStore, OrgStore, SqliteStore};
+
+    #[tokio::test]
+    async fn a_replayed_batch_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path(), None).await.unwrap();
+        let org = store.create_org("r").await.unwrap().id;
+        let now = time::OffsetDateTime::now_utc();
+        let row = |i: i64| crate::LogRow {
+            id: uuid::Uuid::now_v7(),
+            org_id: org,
+            model: "m".into(),
+            status: 200,
+            attempts: serde_json::json!([]),
+            latency_ms: 10 + i,
+            cost_nanos: Some(5),
+            created_at: now - time::Duration::minutes(i),
+            ..serde_json::from_value(serde_json::json!({
+                "id": uuid::Uuid::nil(), "org_id": uuid::Uuid::nil(), "model": "", "status": 200,
+                "attempts": [], "latency_ms": 0, "stream": false, "properties": {},
+                "created_at": "2026-01-01T00:00:00Z"
+            }))
+            .unwrap()
+        };
+        let first: Vec<_> = (0..3).map(row).collect();
+        let mut tx = store.begin_write().await.unwrap();
+        super::update_rollups(&mut tx, &first).await.unwrap();
+        tx.commit().await.unwrap();
+        store.insert_logs(&first).await.unwrap();
+        // The same rows again plus one new: only the new one is added.
+        let mut replay = first.clone();
+        replay.push(row(4));
+        let mut tx = store.begin_write().await.unwrap();
+        super::update_rollups(&mut tx, &replay).await.unwrap();
+        tx.commit().await.unwrap();
+        store.insert_logs(&replay).await.unwrap();
+        let q = SeriesQuery {
+            org_id: org,
+            since: now - time::Duration::days(4),
+            until: now + time::Duration::hours(1),
+            step_secs: 3_600,
+        };
+        assert!(q.uses_rollups());
+        let points = store.usage_series(&q).await.unwrap();
+        assert_eq!(points.iter().map(|p| p.requests).sum::<i64>(), 4);
+        assert_eq!(points.iter().map(|p| p.cost_nanos).sum::<i64>(), 20);
+    }
+}

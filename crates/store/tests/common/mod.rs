@@ -1,5 +1,6 @@
 //! Test harness: every test in `suite.rs` runs once against a fresh SQLite
 //! database in a temp dir and once against PostgreSQL in a fresh schema.
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -8,7 +9,13 @@ use std::sync::Arc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor, Row};
-use switchyard_store::{MasterKey, PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
+use std::collections::BTreeMap;
+
+use switchyard_store::{
+    BillingMode, KeyId, LogRow, MasterKey, OrgId, PgOptions, PgStore, SqliteOptions, SqliteStore,
+    Store,
+};
+use time::OffsetDateTime;
 
 pub fn pg_url() -> String {
     std::env::var("SWITCHYARD_TEST_PG_URL")
@@ -189,4 +196,57 @@ macro_rules! both_backends {
             )*
         }
     };
+}
+
+/// A varied request-log row (provider, billing, status and cost depend on `i`).
+pub fn sample_log(org: OrgId, i: usize, at: OffsetDateTime) -> LogRow {
+    let provider = if i.is_multiple_of(2) {
+        "openai"
+    } else {
+        "anthropic"
+    };
+    LogRow {
+        id: uuid::Uuid::now_v7(),
+        org_id: org,
+        key_id: Some(KeyId::generate()),
+        model: "gpt-4o-mini,claude-3-5-haiku".to_owned(),
+        endpoint: Some(format!("gpt-4o-mini:{provider}:default")),
+        provider: Some(provider.to_owned()),
+        billing: Some(if i.is_multiple_of(3) {
+            BillingMode::Byok
+        } else {
+            BillingMode::Ptb
+        }),
+        status: if i.is_multiple_of(5) { 429 } else { 200 },
+        error_type: i.is_multiple_of(5).then(|| "rate_limited".to_owned()),
+        attempts: serde_json::json!([{"provider": provider, "billing": "ptb", "status": 200}]),
+        prompt_tokens: Some(100 + i as i64),
+        completion_tokens: Some(20),
+        cached_tokens: Some(0),
+        cache_write_tokens: None,
+        reasoning_tokens: None,
+        cost_nanos: if i.is_multiple_of(7) {
+            None
+        } else {
+            Some(1_000 + i as i64)
+        },
+        latency_ms: 120,
+        ttft_ms: Some(40),
+        overhead_us: Some(350),
+        stream: i % 2 == 1,
+        user_id: Some("user-1".to_owned()),
+        properties: BTreeMap::from([("env".to_owned(), "test".to_owned())]),
+        request_body: Some(format!("{{\"i\":{i}}}")),
+        response_body: None,
+        created_at: at,
+        route: None,
+        target_url: None,
+        ttfb_ms: None,
+        session_id: None,
+        session_path: None,
+        session_name: None,
+        cache_status: None,
+        cache_saved_nanos: None,
+        client_request_id: None,
+    }
 }

@@ -6,16 +6,19 @@
 //! asked us to wait, and carries the provider's message with secrets scrubbed, so fallback logic
 //! reads fields instead of guessing from strings.
 
+mod message;
+mod secret;
+
+pub use message::{json_message, json_path, retry_after};
+pub use secret::{scrub, scrub_known, Secret};
+
 use std::fmt;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use regex::Regex;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Messages longer than this are cut: an error line in a log is not the place for a whole body.
-const MAX_MESSAGE_CHARS: usize = 600;
+use message::{clip, text_message};
 
 /// What went wrong, at the granularity fallback and the HTTP status of the gateway need.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -49,6 +52,9 @@ pub enum ErrorKind {
     Unsupported,
     /// The key or endpoint lacks a config field the provider needs (region, resource name...).
     Config,
+    /// HTTP 3xx: a chat API never redirects, and the gateway never follows one (it could send
+    /// the request, and its key, elsewhere). Another attempt may answer.
+    Redirect,
 }
 
 impl ErrorKind {
@@ -69,6 +75,7 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Config => "config",
+            ErrorKind::Redirect => "upstream_redirect",
         }
     }
 
@@ -85,6 +92,7 @@ impl ErrorKind {
                 | ErrorKind::Upstream5xx
                 | ErrorKind::StreamInterrupted
                 | ErrorKind::StreamError
+                | ErrorKind::Redirect
         )
     }
 
@@ -97,8 +105,9 @@ impl ErrorKind {
             402 => ErrorKind::PaymentRequired,
             404 => ErrorKind::NotFound,
             500..=599 => ErrorKind::Upstream5xx,
-            // 2xx/3xx reaching the error path means the body was unusable.
-            200..=399 => ErrorKind::InvalidResponse,
+            300..=399 => ErrorKind::Redirect,
+            // 2xx reaching the error path means the body was unusable.
+            200..=299 => ErrorKind::InvalidResponse,
             _ => ErrorKind::BadRequest,
         }
     }
@@ -302,247 +311,11 @@ fn is_quota_exhausted(v: &Value) -> bool {
         .any(|k| e.get(*k).and_then(Value::as_str) == Some("insufficient_quota"))
 }
 
-/// Looks up a dotted path (`error.message`, `detail.0.msg`, `0.error.message`).
-pub fn json_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |cur, seg| match cur {
-        Value::Array(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
-        Value::Object(map) => map.get(seg),
-        _ => None,
-    })
-}
-
-/// Shapes tried after the provider's own paths: OpenAI, AWS, FastAPI, Google arrays, bare string.
-const COMMON_PATHS: &[&str] = &[
-    "error.message",
-    "message",
-    "Message",
-    "error",
-    "detail",
-    "0.error.message",
-    "errors.0.message",
-];
-
-/// The provider's error text out of a JSON body, or `None` when no path matched.
-pub fn json_message(v: &Value, paths: &[String]) -> Option<String> {
-    paths
-        .iter()
-        .map(String::as_str)
-        .chain(COMMON_PATHS.iter().copied())
-        .filter_map(|p| json_path(v, p))
-        .find_map(|m| match m {
-            Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-            // `detail` of FastAPI validation errors is a list of objects; keep it compact.
-            Value::Array(_) | Value::Object(_) => Some(m.to_string()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-}
-
-/// A message for a body that is not JSON: empty, an HTML page, or plain text.
-fn text_message(status: u16, body: &str) -> String {
-    let reason = http::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("");
-    let trimmed = body.trim();
-    if trimmed.is_empty() {
-        return format!("empty response body (HTTP {status} {reason})").replace(" )", ")");
-    }
-    if looks_like_html(trimmed) {
-        // A load balancer's error page: its title says what happened; the markup says nothing.
-        let title = html_title(trimmed)
-            .map(|t| format!(": {t}"))
-            .unwrap_or_default();
-        return format!("upstream returned an HTML error page (HTTP {status}){title}");
-    }
-    collapse_whitespace(trimmed)
-}
-
-fn looks_like_html(s: &str) -> bool {
-    let head: String = s.chars().take(256).collect::<String>().to_ascii_lowercase();
-    head.starts_with("<!doctype html")
-        || head.starts_with("<html")
-        || head.contains("<html")
-        || (head.starts_with('<')
-            && (head.contains("<head") || head.contains("<body") || head.contains("<title")))
-}
-
-fn html_title(s: &str) -> Option<String> {
-    static TITLE: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?is)<title[^>]*>(.*?)</title>").expect("valid regex"));
-    static H1: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?is)<h1[^>]*>(.*?)</h1>").expect("valid regex"));
-    static TAGS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<[^>]*>").expect("valid regex"));
-    let raw = TITLE
-        .captures(s)
-        .or_else(|| H1.captures(s))
-        .map(|c| c[1].to_owned())?;
-    let text = collapse_whitespace(&TAGS.replace_all(&raw, " "));
-    (!text.is_empty()).then(|| text.chars().take(120).collect())
-}
-
-fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn clip(s: &str) -> String {
-    if s.chars().count() <= MAX_MESSAGE_CHARS {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(MAX_MESSAGE_CHARS).collect();
-    out.push('…');
-    out
-}
-
-/// `Retry-After` (seconds or an HTTP date) or the millisecond variants some providers send
-/// (`retry-after-ms` on OpenAI/Azure). A date in the past means "now".
-pub fn retry_after(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_millis(ms as u64));
-        }
-    }
-    let v = get("retry-after")?;
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = parse_http_date(v)?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// IMF-fixdate, the only form RFC 9110 says senders generate: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let dt = time::PrimitiveDateTime::parse(s, &fmt).ok()?.assume_utc();
-    let secs = u64::try_from(dt.unix_timestamp()).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Removes anything that looks like a credential from text that will be logged or returned:
-/// bearer tokens, provider key formats, `key=` style query parameters, AWS signatures and
-/// access key ids, Google OAuth tokens and JWTs.
-pub fn scrub(text: &str) -> String {
-    static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-        [
-            (r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}", "$1 [REDACTED]"),
-            (r"(?i)\b(basic)\s+[A-Za-z0-9+/=]{12,}", "$1 [REDACTED]"),
-            (
-                r"(?i)([?&;\s](?:key|api[_-]?key|apikey|access_token|token|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature)=)[^&\s\x22',;]+",
-                "$1[REDACTED]",
-            ),
-            (r"(?i)(Signature=)[0-9a-f]{16,}", "$1[REDACTED]"),
-            (r"(?i)(Credential=)[A-Z0-9]{16,}/[^\s,]*", "$1[REDACTED]"),
-            (r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}\b", "[REDACTED]"),
-            (r"\bAIza[0-9A-Za-z_\-]{20,}", "[REDACTED]"),
-            (r"\bya29\.[0-9A-Za-z_\-.]+", "[REDACTED]"),
-            (r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", "[REDACTED]"),
-            // Provider key formats: sk-/sk_ (OpenAI, Anthropic, OpenRouter, DeepSeek, Novita),
-            // gsk_ (Groq), xai-, pplx-, csk- (Cerebras), fw_ (Fireworks), cpk_ (Chutes). OpenAI
-            // echoes keys masked with `*`, which is still too much of the key to show.
-            (
-                r"\b(?:sk|gsk|xai|pplx|csk|fw|cpk|rk|pk)[-_][A-Za-z0-9_\-*]{6,}",
-                "[REDACTED]",
-            ),
-            (
-                r#"(?i)((?:api[_-]?key|x-api-key|secret|password)\x22?\s*[:=]\s*\x22?)[^\s\x22',}\[]{6,}"#,
-                "$1[REDACTED]",
-            ),
-        ]
-        .into_iter()
-        .map(|(re, rep)| (Regex::new(re).expect("valid scrub regex"), rep))
-        .collect()
-    });
-    let mut out = std::borrow::Cow::Borrowed(text);
-    for (re, rep) in RULES.iter() {
-        if let std::borrow::Cow::Owned(s) = re.replace_all(&out, *rep) {
-            out = std::borrow::Cow::Owned(s);
-        }
-    }
-    out.into_owned()
-}
-
-/// [`scrub`] plus exact removal of known secret values (at least 6 characters, so a short
-/// value cannot blank out ordinary words).
-pub fn scrub_known<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = text.to_owned();
-    for s in secrets {
-        if s.len() >= 6 && out.contains(s) {
-            out = out.replace(s, "[REDACTED]");
-        }
-    }
-    scrub(&out)
-}
-
-/// A credential. `Debug`, `Display` and `Serialize` never show it; only [`Secret::expose`] does,
-/// at the one place a header is built.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Secret {
-        Secret(s.to_owned())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[REDACTED]")
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::message::MAX_MESSAGE_CHARS;
     use super::*;
     use http::HeaderMap;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, v.parse().unwrap());
-        }
-        h
-    }
-
     #[test]
     fn retryable_by_status() {
         for (status, retryable) in [
@@ -573,67 +346,6 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::QuotaExceeded);
         // Another key or provider can still answer; the gateway never retries the same attempt.
         assert!(e.retryable);
-    }
-
-    #[test]
-    fn retry_after_seconds_ms_and_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
-        assert_eq!(
-            retry_after(&headers(&[("retry-after", "20")]), now),
-            Some(Duration::from_secs(20))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after-ms", "1500"), ("retry-after", "2")]),
-                now
-            ),
-            Some(Duration::from_millis(1500))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "Sun, 06 Nov 1994 08:50:07 GMT")]),
-                now
-            ),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after(
-                &headers(&[("retry-after", "Sun, 06 Nov 1994 08:00:00 GMT")]),
-                now
-            ),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
-    }
-
-    #[test]
-    fn message_from_paths_then_common_shapes() {
-        let v: Value =
-            serde_json::from_str(r#"{"detail":[{"msg":"Field required","loc":["body","model"]}]}"#)
-                .unwrap();
-        assert_eq!(
-            json_message(&v, &["detail.0.msg".into()]).as_deref(),
-            Some("Field required")
-        );
-        let v: Value = serde_json::from_str(
-            r#"{"message":"The security token included in the request is invalid."}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            json_message(&v, &[]).as_deref(),
-            Some("The security token included in the request is invalid.")
-        );
-        let v: Value = serde_json::from_str(
-            r#"[{"error":{"code":429,"message":"Quota","status":"RESOURCE_EXHAUSTED"}}]"#,
-        )
-        .unwrap();
-        assert_eq!(
-            json_message(&v, &["0.error.message".into()]).as_deref(),
-            Some("Quota")
-        );
-        let v: Value = serde_json::from_str(r#"{"error":"model not found"}"#).unwrap();
-        assert_eq!(json_message(&v, &[]).as_deref(), Some("model not found"));
     }
 
     #[test]
@@ -674,35 +386,6 @@ mod tests {
     }
 
     #[test]
-    fn scrubs_credentials() {
-        let cases = [
-            (
-                "Incorrect API key provided: sk-proj-abc123************************wxyz. You can find your API key at https://platform.openai.com/account/api-keys.",
-                "Incorrect API key provided: [REDACTED]. You can find your API key at https://platform.openai.com/account/api-keys.",
-            ),
-            ("header was Authorization: Bearer abcdefghijklmnop", "header was Authorization: Bearer [REDACTED]"),
-            (
-                "GET https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?alt=sse&key=AIzaSyD-abcdefghijklmnopqrstuvwxyz0123 failed",
-                "GET https://generativelanguage.googleapis.com/v1beta/models/x:generateContent?alt=sse&key=[REDACTED] failed",
-            ),
-            (
-                "Credential=AKIDEXAMPLE12345678/20150830/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7",
-                "Credential=[REDACTED], SignedHeaders=host, Signature=[REDACTED]",
-            ),
-            ("key id AKIAIOSFODNN7EXAMPLE is unknown", "key id [REDACTED] is unknown"),
-            ("invalid key gsk_0123456789abcdefghij", "invalid key [REDACTED]"),
-            ("token ya29.a0AfH6SMBx-yz_123 expired", "token [REDACTED] expired"),
-            ("{\"api_key\": \"abcdef123456\"}", "{\"api_key\": \"[REDACTED]\"}"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(scrub(input), want, "input: {input}");
-        }
-        // Ordinary prose is left alone.
-        let prose = "The model `gpt-4o` does not exist or you do not have access to it.";
-        assert_eq!(scrub(prose), prose);
-    }
-
-    #[test]
     fn scrubs_known_secret_values() {
         let e = ProviderError::from_response(
             "azure",
@@ -738,14 +421,5 @@ mod tests {
         let ev: Value = serde_json::from_str(r#"{"error":{"message":"something broke"}}"#).unwrap();
         let e = ProviderError::from_stream_event("openai", &ev, &[]);
         assert_eq!((e.kind, e.retryable), (ErrorKind::StreamError, true));
-    }
-
-    #[test]
-    fn secret_never_printed() {
-        let s = Secret::new("sk-live-123456");
-        assert_eq!(format!("{s}"), "[REDACTED]");
-        assert_eq!(format!("{s:?}"), "Secret([REDACTED])");
-        assert_eq!(serde_json::to_string(&s).unwrap(), "\"[REDACTED]\"");
-        assert_eq!(s.expose(), "sk-live-123456");
     }
 }

@@ -1,5 +1,5 @@
-//! Glue between routing (pure, borrowed) and the proxy: the org's keys as routing's
-//! [`Availability`], and each attempt with what the proxy needs to run it.
+//! Phase 4 of the unified front door: routing (pure, borrowed) glued to the pipeline — the
+//! org's keys as routing's [`Availability`], and each attempt with what the pipeline needs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -121,6 +121,10 @@ fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoin
         unsupported_parameters: Vec::new(),
         supported_plugins: Vec::new(),
         config: DeploymentConfig::default(),
+        lifecycle: Default::default(),
+        // Unpriced, so no price list to trace.
+        pricing_source: String::new(),
+        pricing_checked: time::Date::MIN,
     }
 }
 
@@ -129,10 +133,11 @@ pub fn plan<'r>(
     registry: &'r Registry,
     model: &str,
     org: &OrgKeys,
-    _ptb: &HashMap<String, PtbCredentials>,
 ) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
     let request = parse_model_string(registry, model)?;
-    let attempts = build_attempts(registry, &request, &org.availability)?;
+    // Lifecycle dates are UTC days: a model retired "on 2026-12-01" is gone from 00:00 UTC.
+    let today = time::OffsetDateTime::now_utc().date();
+    let attempts = build_attempts(registry, &request, &org.availability, today)?;
     let mut out = Vec::with_capacity(attempts.len());
     for a in &attempts {
         let billing = match &a.billing {
