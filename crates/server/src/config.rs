@@ -61,6 +61,8 @@ pub struct Config {
     pub governance: crate::governance::GovernanceConfig,
     /// Per provider: base URL override and the gateway's own (PTB) credentials.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// The web dashboard's sessions (`[dashboard]`).
+    pub dashboard: crate::dashboard::DashboardConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -136,6 +138,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             governance: Default::default(),
             providers: BTreeMap::new(),
+            dashboard: crate::dashboard::DashboardConfig::default(),
         }
     }
 }
@@ -223,6 +226,9 @@ impl Config {
                 "REDIS_URL" => self.redis_url = Some(value.clone()),
                 "MASTER_KEY" => self.master_key = Some(value.clone()),
                 "ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
+                "DASHBOARD_SECURE_COOKIES" => {
+                    self.dashboard.secure_cookies = matches!(value.as_str(), "1" | "true" | "yes")
+                }
                 "REGISTRY" | "REGISTRY_DIR" => self.registry_dir = Some(PathBuf::from(&value)),
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_u64("max_body_bytes")? as usize,
                 "REQUEST_TIMEOUT_SECS" => {

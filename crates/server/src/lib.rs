@@ -10,6 +10,7 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod credits;
+pub mod dashboard;
 pub mod error;
 pub mod governance;
 pub mod journal;

@@ -26,6 +26,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(crate::admin::router())
+        .merge(crate::dashboard::router(state.clone()))
         .fallback(not_found)
         .with_state(state)
 }
@@ -123,6 +124,6 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn not_found() -> Response {
-    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, and /admin/... (admin token)".into(), code: "unknown_route" }
+    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, /admin/... (admin token), and the dashboard at /dashboard".into(), code: "unknown_route" }
         .into_response()
 }

@@ -82,6 +82,7 @@ pub struct AppState {
     pub ptb: HashMap<String, PtbCredentials>,
     /// Provider → base URL override from config, applied to BYOK and PTB alike.
     pub base_urls: HashMap<String, String>,
+    pub dashboard: crate::dashboard::DashboardState,
     org_keys: RwLock<HashMap<OrgId, (Arc<OrgKeys>, Instant)>>,
 }
 
@@ -218,6 +219,7 @@ impl AppState {
             google_tokens,
             ptb,
             base_urls,
+            dashboard: crate::dashboard::DashboardState::default(),
             org_keys: RwLock::new(HashMap::new()),
         })
     }

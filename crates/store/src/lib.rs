@@ -13,6 +13,7 @@
 //!
 //! Money is integer nano-dollars (USD × 1e9) everywhere.
 
+pub mod analytics;
 mod crypto;
 mod error;
 mod keys;
@@ -22,6 +23,7 @@ mod logs;
 mod orgs;
 mod postgres;
 mod rows;
+pub mod sessions;
 mod sqlite;
 mod types;
 
@@ -29,6 +31,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use analytics::AnalyticsStore;
 pub use crypto::{hash_gateway_key, MasterKey, ProviderSecret, Secret, GATEWAY_KEY_PREFIX};
 pub use error::{Result, StoreError};
 pub use keys::KeyStore;
@@ -37,6 +40,7 @@ pub use log_writer::{CommitListener, LogWriter, LogWriterConfig, LogWriterStats}
 pub use logs::{Batch, LogStore};
 pub use orgs::OrgStore;
 pub use postgres::{PgOptions, PgStore};
+pub use sessions::SessionStore;
 pub use sqlite::{SqliteOptions, SqliteStore, SQLITE_FILE};
 pub use types::{
     AuthedKey, Balance, BatchOutcome, BillingMode, Debit, GatewayKey, KeyId, Lease, LeaseGrant,
@@ -58,7 +62,15 @@ pub enum Backend {
 /// Every storage operation. Implementations are cheap to share (`Arc<dyn Store>`) and safe to
 /// use from many tasks and many processes at once.
 pub trait Store:
-    OrgStore + KeyStore + LedgerStore + LogStore + Send + Sync + std::fmt::Debug
+    OrgStore
+    + KeyStore
+    + LedgerStore
+    + LogStore
+    + AnalyticsStore
+    + SessionStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
     fn backend(&self) -> Backend;
 

@@ -97,6 +97,29 @@ macro_rules! impl_logs {
                 Ok(())
             }
 
+            /// The requests among `debits` that already have a ledger row.
+            async fn debited_requests(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                debits: &[$crate::Debit],
+            ) -> $crate::Result<std::collections::HashSet<uuid::Uuid>> {
+                let mut out = std::collections::HashSet::new();
+                for chunk in debits.chunks(500) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT request_id FROM ledger_entries WHERE request_id IN (",
+                    );
+                    let mut list = qb.separated(", ");
+                    for d in chunk {
+                        list.push_bind(d.request_id.to_string());
+                    }
+                    qb.push(")");
+                    let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+                    for id in ids {
+                        out.insert($crate::types::parse_id(&id, "ledger_entries")?);
+                    }
+                }
+                Ok(out)
+            }
+
             /// Charges one (org, instance) group of debits against its lease.
             async fn apply_debits(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -182,12 +205,18 @@ macro_rules! impl_logs {
                     }
                     let now = $crate::types::to_us(time::OffsetDateTime::now_utc());
                     let mut tx = this.begin_write().await?;
+                    // Before the insert, which skips rows already stored: the rollups count
+                    // each row once.
+                    $crate::analytics::update_rollups(&mut tx, &batch.rows).await?;
                     Self::insert_log_rows(&mut tx, &batch.rows).await?;
+                    // A batch whose commit succeeded but was reported failed (a connection lost
+                    // after COMMIT) comes back: its debits are already in the ledger.
+                    let charged = Self::debited_requests(&mut tx, &batch.debits).await?;
                     let mut groups: std::collections::BTreeMap<
                         ($crate::OrgId, &str),
                         Vec<&$crate::Debit>,
                     > = std::collections::BTreeMap::new();
-                    for d in &batch.debits {
+                    for d in batch.debits.iter().filter(|d| !charged.contains(&d.request_id)) {
                         if d.nanos < 0 {
                             return Err($crate::StoreError::InvalidAmount {
                                 amount: d.nanos,

@@ -115,6 +115,12 @@ crate::orgs::impl_orgs!(PgStore);
 crate::keys::impl_keys!(PgStore);
 crate::ledger::impl_ledger!(PgStore, Postgres);
 crate::logs::impl_logs!(PgStore, Postgres);
+crate::analytics::impl_analytics!(
+    PgStore,
+    Postgres,
+    "CROSS JOIN LATERAL jsonb_each_text(r.properties::jsonb) AS p(key, value)"
+);
+crate::sessions::impl_sessions!(PgStore, Postgres);
 
 impl crate::Store for PgStore {
     fn backend(&self) -> Backend {

@@ -138,6 +138,8 @@ crate::orgs::impl_orgs!(SqliteStore);
 crate::keys::impl_keys!(SqliteStore);
 crate::ledger::impl_ledger!(SqliteStore, Sqlite);
 crate::logs::impl_logs!(SqliteStore, Sqlite);
+crate::analytics::impl_analytics!(SqliteStore, Sqlite, ", json_each(r.properties) AS p");
+crate::sessions::impl_sessions!(SqliteStore, Sqlite);
 
 impl crate::Store for SqliteStore {
     fn backend(&self) -> Backend {

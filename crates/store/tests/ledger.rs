@@ -17,6 +17,7 @@ both_backends!(
     concurrent_leases_never_exceed_the_balance,
     debits_commit_with_their_log_rows,
     a_debit_on_a_lost_lease_is_not_charged,
+    a_batch_committed_twice_charges_once,
     leases_expire_renew_and_release,
     cancelled_writes_never_poison_the_store,
     log_writer_commits_debits_and_tells_the_listener,
@@ -271,6 +272,32 @@ async fn debits_commit_with_their_log_rows(h: Arc<Harness>) {
     s.insert_logs(&rows[..2]).await.unwrap();
     assert_eq!(s.count_logs(org).await.unwrap(), 5);
     assert_consistent(s, org).await;
+}
+
+/// A batch whose commit went through but was reported failed is retried: it must not charge
+/// its requests again (nor log them twice).
+async fn a_batch_committed_twice_charges_once(h: Arc<Harness>) {
+    let s = &*h.store;
+    let org = funded_org(s, 100_000).await;
+    s.acquire_lease(lease(org, "r", 50_000, 50_000))
+        .await
+        .unwrap();
+    let rows: Vec<LogRow> = (0..3)
+        .map(|i| sample_log(org, i, OffsetDateTime::now_utc()))
+        .collect();
+    let batch = Arc::new(Batch {
+        debits: rows.iter().map(|r| debit(r, "r", 1_000)).collect(),
+        rows,
+    });
+    let first = s.commit_batch(batch.clone()).await.unwrap();
+    assert_eq!(first.charged, vec![(org, 3_000)]);
+    let again = s.commit_batch(batch).await.unwrap();
+    assert!(again.charged.is_empty(), "{again:?}");
+    assert_eq!(s.count_logs(org).await.unwrap(), 3);
+    let b = s.balance(org).await.unwrap();
+    assert_eq!((b.balance_nanos, b.leased_nanos), (97_000, 47_000));
+    let audit = assert_consistent(s, org).await;
+    assert_eq!(audit.ledger_rows, 1 + 3);
 }
 
 async fn a_debit_on_a_lost_lease_is_not_charged(h: Arc<Harness>) {

@@ -10,8 +10,8 @@ use serde_json::Value;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchyard_server::admin::AdminError;
 use switchyard_server::admin::{Admin, LogsParams, ProviderKeyInput};
-use switchyard_server::error::ApiError;
 use switchyard_server::Config;
 
 /// A view as JSON (the views live in the server crate; this crate only needs their JSON).
@@ -100,6 +100,20 @@ pub enum AdminCommand {
         /// Days to cover, today included (1-366).
         #[arg(long)]
         days: Option<u32>,
+    },
+    /// Fill an org's request log with synthetic rows (and their rollups), to try the dashboard
+    /// on real volumes. Rows are priced with the registry and spread over the last `--days`.
+    #[command(name = "seed-logs")]
+    SeedLogs {
+        #[command(flatten)]
+        org: OrgOpt,
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Random seed: the same seed gives the same rows (ids and times aside).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -235,9 +249,9 @@ pub struct ProviderKeySetArgs {
 /// A failure with its exit code: 2 for what the user can fix, 1 otherwise.
 struct Failure(String, u8);
 
-impl From<ApiError> for Failure {
-    fn from(e: ApiError) -> Self {
-        let code = if e.status().is_client_error() { 2 } else { 1 };
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        let code = if e.is_client_error() { 2 } else { 1 };
         Failure(e.to_string(), code)
     }
 }
@@ -429,10 +443,11 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
         AdminCommand::ProviderKey(ProviderKeyCommand::Set(args)) => {
             let (org, provider) = (args.org.org.clone(), args.provider.clone());
             let input = provider_key_input(*args, &mut std::io::stdin().lock())?;
-            let info = admin.set_provider_key(&org, &provider, input).await?;
+            let view = admin.set_provider_key(&org, &provider, input).await?;
             if json {
-                print_json(&v!(info));
+                print_json(&v!(view));
             } else {
+                let info = &view.info;
                 let named = info
                     .key_name
                     .as_deref()
@@ -517,6 +532,36 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
                     "id",
                 ],
             );
+        }
+        AdminCommand::SeedLogs {
+            org,
+            rows,
+            days,
+            seed,
+        } => {
+            let org = admin.org(&org.org).await?;
+            let started = std::time::Instant::now();
+            let written = switchyard_server::dashboard::seed::seed_logs(
+                admin.store,
+                admin.registry,
+                org.id,
+                rows,
+                days,
+                seed,
+            )
+            .await
+            .map_err(|e| Failure(e.to_string(), 1))?;
+            if json {
+                print_json(
+                    &serde_json::json!({"org_id": org.id, "rows": written, "seconds": started.elapsed().as_secs_f64()}),
+                );
+            } else {
+                println!(
+                    "wrote {written} request-log rows for `{}` over {days} days in {:.1} s",
+                    org.name,
+                    started.elapsed().as_secs_f64()
+                );
+            }
         }
         AdminCommand::Spend { org, days } => {
             let report = admin.spend(&org.org, days).await?;

@@ -1,0 +1,262 @@
+//! The dashboard's queries on a large request log, on SQLite and PostgreSQL: seeds
+//! `SWITCHYARD_PERF_ROWS` rows (default 20,000; the figures in notes/DASHBOARD.md use
+//! 1,000,000 in a release build) over 30 days, then prints the server time of the Overview
+//! for 30 days and of filtered Requests pages. It asserts what the answers contain, never how
+//! fast they came (speed is a figure, not a pass/fail).
+//!
+//!     SWITCHYARD_PERF_ROWS=1000000 cargo test --release -p switchyard-server \
+//!         --test dashboard_perf -- --nocapture --test-threads 1
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_registry::Registry;
+use switchyard_server::dashboard::format_range;
+use switchyard_server::dashboard::{overview, seed};
+use switchyard_store::analytics::{RequestFilter, RequestQuery, RequestSort, StatusFilter};
+use switchyard_store::{OrgId, PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
+
+fn rows() -> u64 {
+    std::env::var("SWITCHYARD_PERF_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+/// Median of 5 runs (after one warm-up) of `f`.
+async fn median<F, Fut, T>(mut f: F) -> (Duration, T)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut out = f().await;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        out = f().await;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (times[2], out)
+}
+
+/// `pg`: the pool to `ANALYZE` after seeding, as autovacuum does on a live database (a fresh
+/// table has no planner statistics).
+async fn measure(
+    backend: &str,
+    store: Arc<dyn Store>,
+    registry: &Registry,
+    pg: Option<&sqlx::PgPool>,
+) {
+    let n = rows();
+    let org: OrgId = store.create_org("perf").await.unwrap().id;
+    let t = Instant::now();
+    let written = seed::seed_logs(store.as_ref(), registry, org, n, 30, 7)
+        .await
+        .unwrap();
+    assert_eq!(written, n);
+    println!(
+        "[{backend}] seeded {n} rows in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(pool) = pg {
+        sqlx::query("ANALYZE").execute(pool).await.unwrap();
+    }
+
+    for key in ["24h", "7d", "30d"] {
+        let range = format_range(key);
+        let (time, data) = median(|| overview::load(store.as_ref(), org, &range)).await;
+        let data = data.unwrap();
+        let charts = Instant::now();
+        let json = data.charts(false);
+        let charts = charts.elapsed();
+        let requests: i64 = data.usage.iter().map(|p| p.requests).sum();
+        if key == "30d" {
+            // Every seeded row lies in the last 30 days (the rollup range covers whole hours).
+            assert_eq!(requests as u64, n, "overview total");
+            assert!(!data.top_users.is_empty() && !data.errors.is_empty());
+        }
+        assert!(json["requests"]["x"].as_array().unwrap().len() >= 24);
+        println!(
+            "[{backend}] overview {key:>4}: {:7.1} ms queries + {:5.1} ms charts ({requests} requests, {} rollups)",
+            time.as_secs_f64() * 1e3,
+            charts.as_secs_f64() * 1e3,
+            if key == "24h" { "no" } else { "from" },
+        );
+    }
+
+    let day = format_range("24h");
+    let month = format_range("30d");
+    let cases: Vec<(&str, RequestFilter)> = vec![
+        (
+            "24h, no filter",
+            RequestFilter {
+                since: Some(day.since),
+                until: Some(day.until),
+                ..Default::default()
+            },
+        ),
+        (
+            "24h, status=errors",
+            RequestFilter {
+                since: Some(day.since),
+                until: Some(day.until),
+                status: Some(StatusFilter::Errors),
+                ..Default::default()
+            },
+        ),
+        (
+            "30d, status=429",
+            RequestFilter {
+                since: Some(month.since),
+                until: Some(month.until),
+                status: Some(StatusFilter::Exact(429)),
+                ..Default::default()
+            },
+        ),
+        (
+            "30d, model",
+            RequestFilter {
+                since: Some(month.since),
+                until: Some(month.until),
+                model: Some(seed_model(store.as_ref(), org).await),
+                ..Default::default()
+            },
+        ),
+        (
+            "30d, user",
+            RequestFilter {
+                since: Some(month.since),
+                until: Some(month.until),
+                user_id: Some("user-0003".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "30d, provider+billing+min cost",
+            RequestFilter {
+                since: Some(month.since),
+                until: Some(month.until),
+                provider: Some("openai".into()),
+                billing: Some(switchyard_store::BillingMode::Ptb),
+                min_cost_nanos: Some(1),
+                ..Default::default()
+            },
+        ),
+        (
+            "30d, property",
+            RequestFilter {
+                since: Some(month.since),
+                until: Some(month.until),
+                property: Some(("feature".into(), "agent".into())),
+                ..Default::default()
+            },
+        ),
+    ];
+    for (label, filter) in cases {
+        let q = RequestQuery {
+            org_id: org,
+            filter: filter.clone(),
+            sort: RequestSort::Time,
+            descending: true,
+            after: None,
+            limit: 50,
+        };
+        let (time, page) = median(|| store.search_requests(&q)).await;
+        let page = page.unwrap();
+        // Page 2 through the cursor.
+        let (time2, page2) = match &page.next {
+            Some(c) => {
+                let q2 = RequestQuery {
+                    after: Some(c.clone()),
+                    ..q.clone()
+                };
+                let (t, p) = median(|| store.search_requests(&q2)).await;
+                (Some(t), Some(p.unwrap()))
+            }
+            None => (None, None),
+        };
+        for r in page
+            .rows
+            .iter()
+            .chain(page2.iter().flat_map(|p| p.rows.iter()))
+        {
+            if let Some(StatusFilter::Exact(s)) = filter.status {
+                assert_eq!(r.status, s);
+            }
+            if let Some(m) = &filter.model {
+                assert_eq!(&r.model, m);
+            }
+            if let Some(u) = &filter.user_id {
+                assert_eq!(r.user_id.as_ref(), Some(u));
+            }
+        }
+        if let Some(p2) = &page2 {
+            assert!(p2.rows.first().unwrap().created_at <= page.rows.last().unwrap().created_at);
+        }
+        println!(
+            "[{backend}] requests {label:<32}: {:6.1} ms (page 2: {}) {} rows",
+            time.as_secs_f64() * 1e3,
+            time2
+                .map(|t| format!("{:.1} ms", t.as_secs_f64() * 1e3))
+                .unwrap_or_else(|| "-".into()),
+            page.rows.len()
+        );
+    }
+}
+
+/// The most used model string of the seed (a realistic filter).
+async fn seed_model(store: &dyn Store, org: OrgId) -> String {
+    let range = format_range("24h");
+    let data = overview::load(store, org, &range).await.unwrap();
+    let mut by_model = std::collections::HashMap::<String, i64>::new();
+    for p in &data.usage {
+        *by_model.entry(p.model.clone()).or_default() += p.requests;
+    }
+    by_model
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(m, _)| m)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(SqliteOptions::new(dir.path()))
+        .await
+        .unwrap();
+    let registry = Registry::embedded().unwrap();
+    measure("sqlite", Arc::new(store), &registry, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_on_postgres() {
+    let url = std::env::var("SWITCHYARD_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("sy_perf_{}", uuid::Uuid::new_v4().simple());
+    let mut opts = PgOptions::new(&url);
+    opts.schema = Some(schema.clone());
+    let store = PgStore::connect(opts)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    let pool = store.pool().clone();
+    let registry = Registry::embedded().unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let run = tokio::spawn({
+        let store = store.clone();
+        let pool = pool.clone();
+        async move { measure("postgres", store, &registry, Some(&pool)).await }
+    })
+    .await;
+    sqlx_drop_schema(&pool, &schema).await;
+    if let Err(e) = run {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn sqlx_drop_schema(pool: &sqlx::PgPool, schema: &str) {
+    let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(pool)
+        .await;
+}

@@ -1,0 +1,450 @@
+//! The dashboard's read side: filtered, sorted, keyset-paginated request lists; usage series,
+//! latency histograms and error counts for the Overview; per-user and per-property aggregates.
+//!
+//! Ranges of at most [`RAW_RANGE_LIMIT`] read `request_logs` directly (exact, and live to the
+//! last batch). Longer ranges read the rollup tables of migration 0003, which
+//! [`update_rollups`] maintains inside the log writer's transaction: hourly usage, latency
+//! histograms and errors, daily users and properties. A long range is therefore aligned to
+//! whole hours (days for users and properties).
+//!
+//! Submodules: [`rollups`] (what a batch adds to the rollups, and `update_rollups`) and
+//! `queries` (the SQL of [`AnalyticsStore`], stamped out per backend by `impl_analytics!`).
+//!
+//! Shapes of the answers ([`UsagePoint`], [`HistPoint`], ...) are the same on both paths, so the
+//! dashboard never knows which one answered. SQL is written once for both backends; only the
+//! JSON expansion of `properties` differs and is passed to the macro.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{BillingMode, BoxFut, KeyId, LogRow, OrgId};
+
+mod queries;
+pub mod rollups;
+
+pub(crate) use queries::impl_analytics;
+pub use rollups::{update_rollups, RollupBackend};
+
+/// The longest range answered from the raw rows; longer ones read the rollups.
+pub const RAW_RANGE_LIMIT: time::Duration = time::Duration::hours(48);
+
+/// Upper bounds (ms, inclusive) of the latency histogram buckets; a last bucket holds the rest.
+pub const LATENCY_BUCKETS_MS: &[i64] = &[
+    10, 25, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000,
+    7_500, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000,
+];
+
+pub(crate) const US_PER_HOUR: i64 = 3_600_000_000;
+
+/// Which requests a list shows. Every field narrows; `None` is "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
+    pub status: Option<StatusFilter>,
+    pub model: Option<String>,
+    pub endpoint: Option<String>,
+    pub provider: Option<String>,
+    pub billing: Option<BillingMode>,
+    pub error_type: Option<String>,
+    pub user_id: Option<String>,
+    /// A property name and its exact value.
+    pub property: Option<(String, String)>,
+    /// Prompt + completion tokens at least this.
+    pub min_tokens: Option<i64>,
+    pub min_cost_nanos: Option<i64>,
+    /// Only requests with no price (`true`) or only priced ones (`false`).
+    pub unpriced: Option<bool>,
+    pub min_latency_ms: Option<i64>,
+    pub min_ttft_ms: Option<i64>,
+    /// Text that the request or the response body contains.
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Exact(u16),
+    /// 2 for 2xx, 4 for 4xx, 5 for 5xx.
+    Class(u8),
+    /// Any failure: status >= 400, or an error after a 200 (a broken stream).
+    Errors,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RequestSort {
+    #[default]
+    Time,
+    Cost,
+    Latency,
+    Ttft,
+    Tokens,
+}
+
+impl RequestSort {
+    /// The SQL of the sort key: a non-null integer, so keyset comparisons are total.
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            RequestSort::Time => "created_at",
+            RequestSort::Cost => "COALESCE(cost_nanos, -1)",
+            RequestSort::Latency => "latency_ms",
+            RequestSort::Ttft => "COALESCE(ttft_ms, -1)",
+            RequestSort::Tokens => "(COALESCE(prompt_tokens, 0) + COALESCE(completion_tokens, 0))",
+        }
+    }
+}
+
+/// Where a page ends: the last row's sort key and id. The next page starts after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    /// `key.id`, safe in a URL.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.key, self.id)
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let (key, id) = s.split_once('.')?;
+        let id = Uuid::parse_str(id).ok()?;
+        Some(Cursor {
+            key: key.parse().ok()?,
+            id: id.hyphenated().to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestQuery {
+    pub org_id: OrgId,
+    pub filter: RequestFilter,
+    pub sort: RequestSort,
+    pub descending: bool,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// One row of a request list: the log row without bodies and attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestSummary {
+    pub id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub status: u16,
+    pub model: String,
+    pub endpoint: Option<String>,
+    pub provider: Option<String>,
+    pub billing: Option<BillingMode>,
+    pub error_type: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    pub reasoning_tokens: Option<i64>,
+    pub cost_nanos: Option<i64>,
+    pub latency_ms: i64,
+    pub ttft_ms: Option<i64>,
+    pub stream: bool,
+    pub user_id: Option<String>,
+    pub key_id: Option<KeyId>,
+    pub properties: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPage {
+    pub rows: Vec<RequestSummary>,
+    /// Present when more rows follow.
+    pub next: Option<Cursor>,
+}
+
+/// A time range cut into equal buckets (`step`, seconds; whole hours on the rollup path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesQuery {
+    pub org_id: OrgId,
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    pub step_secs: i64,
+}
+
+impl SeriesQuery {
+    /// Whether this range is answered from the rollups.
+    pub fn uses_rollups(&self) -> bool {
+        self.until - self.since > RAW_RANGE_LIMIT
+    }
+}
+
+/// Usage of one bucket through one provider, model string and billing mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsagePoint {
+    /// Bucket start, seconds since the epoch.
+    pub bucket: i64,
+    /// Empty when the request never reached a provider.
+    pub provider: String,
+    pub model: String,
+    /// `byok`, `ptb` or empty.
+    pub billing: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub cost_nanos: i64,
+    pub unpriced: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms_sum: i64,
+    pub ttft_ms_sum: i64,
+    pub ttft_count: i64,
+}
+
+/// One histogram cell: `n` requests of a bucket fell into latency bucket `bucket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HistPoint {
+    pub bucket: i64,
+    /// 0 latency, 1 time to first token.
+    pub kind: i64,
+    /// Index into [`LATENCY_BUCKETS_MS`] (its length for the overflow bucket).
+    pub hist: i64,
+    pub n: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorCount {
+    pub status: u16,
+    /// Empty when the answer had a status but no error type.
+    pub error_type: String,
+    pub requests: i64,
+}
+
+/// How a group list (users, property values) is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GroupSort {
+    #[default]
+    Requests,
+    Cost,
+    Tokens,
+    Latency,
+    LastSeen,
+    FirstSeen,
+    Key,
+}
+
+impl GroupSort {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            GroupSort::Requests => "requests",
+            GroupSort::Cost => "cost",
+            GroupSort::Tokens => "(pt + ct)",
+            GroupSort::Latency => "(lat * 1.0 / requests)",
+            GroupSort::LastSeen => "last_seen",
+            GroupSort::FirstSeen => "first_seen",
+            GroupSort::Key => "k1",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupQuery {
+    pub org_id: OrgId,
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+    /// Keys containing this text (case-sensitive).
+    pub search: Option<String>,
+    /// Properties only: just this property name.
+    pub name: Option<String>,
+    pub sort: GroupSort,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl GroupQuery {
+    pub fn uses_rollups(&self) -> bool {
+        self.until - self.since > RAW_RANGE_LIMIT
+    }
+}
+
+/// Totals of one user id, or of one property name and value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupStats {
+    /// The user id, or the property name.
+    pub key: String,
+    /// The property value (empty for users).
+    pub value: String,
+    pub requests: i64,
+    pub errors: i64,
+    pub cost_nanos: i64,
+    pub unpriced: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub latency_ms_sum: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+}
+
+/// The dashboard's queries. Implemented for both backends by `impl_analytics!`.
+pub trait AnalyticsStore: Send + Sync {
+    /// One page of requests in the query's order, newest first by default.
+    fn search_requests<'a>(&'a self, q: &'a RequestQuery) -> BoxFut<'a, RequestPage>;
+    /// Usage per bucket, provider, model string and billing mode.
+    fn usage_series<'a>(&'a self, q: &'a SeriesQuery) -> BoxFut<'a, Vec<UsagePoint>>;
+    /// Latency and TTFT histograms per bucket.
+    fn latency_histograms<'a>(&'a self, q: &'a SeriesQuery) -> BoxFut<'a, Vec<HistPoint>>;
+    /// Failed requests by status and error type over the whole range, most frequent first.
+    fn error_counts<'a>(&'a self, q: &'a SeriesQuery) -> BoxFut<'a, Vec<ErrorCount>>;
+    /// Per user id (requests without one are left out).
+    fn user_stats<'a>(&'a self, q: &'a GroupQuery) -> BoxFut<'a, Vec<GroupStats>>;
+    /// Per property name and value.
+    fn property_stats<'a>(&'a self, q: &'a GroupQuery) -> BoxFut<'a, Vec<GroupStats>>;
+    /// Names of the properties seen in the range, for the Properties page's picker.
+    fn property_names<'a>(&'a self, q: &'a GroupQuery) -> BoxFut<'a, Vec<String>>;
+    /// When each of these keys last made a request (absent: never).
+    fn keys_last_used<'a>(
+        &'a self,
+        org: OrgId,
+        keys: &'a [KeyId],
+    ) -> BoxFut<'a, Vec<(KeyId, OffsetDateTime)>>;
+}
+
+/// The histogram bucket of a latency in milliseconds.
+pub fn latency_bucket(ms: i64) -> i64 {
+    LATENCY_BUCKETS_MS.partition_point(|&b| b < ms) as i64
+}
+
+/// `CASE` ladder of [`latency_bucket`] over a column, for SQL.
+pub(crate) fn latency_bucket_sql(column: &str) -> String {
+    // Cast: PostgreSQL types bare integer literals as INT4, which does not decode as i64.
+    let mut s = String::from("CAST(CASE");
+    for (i, b) in LATENCY_BUCKETS_MS.iter().enumerate() {
+        s.push_str(&format!(" WHEN {column} <= {b} THEN {i}"));
+    }
+    s.push_str(&format!(
+        " ELSE {} END AS BIGINT)",
+        LATENCY_BUCKETS_MS.len()
+    ));
+    s
+}
+
+/// `%text%` for `LIKE ... ESCAPE '\'`, with the caller's wildcards taken literally.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut s = String::with_capacity(text.len() + 2);
+    s.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+/// A log row's failure flag, the same rule as the SQL: status >= 400 or an error type.
+pub(crate) fn is_error(row: &LogRow) -> bool {
+    row.status >= 400 || row.error_type.is_some()
+}
+
+/// A range in stored microseconds. Rollup ranges are widened to whole hours, or whole days for
+/// users and properties, so that every bucket that overlaps the range counts.
+pub(crate) fn bounds(
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    rollups: bool,
+    daily: bool,
+) -> (i64, i64) {
+    let (s, u) = (crate::types::to_us(since), crate::types::to_us(until));
+    if !rollups {
+        return (s, u);
+    }
+    let unit = if daily {
+        crate::types::US_PER_DAY
+    } else {
+        US_PER_HOUR
+    };
+    (
+        s.div_euclid(unit) * unit,
+        (u + unit - 1).div_euclid(unit) * unit,
+    )
+}
+
+pub(crate) fn push_group_order<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'_, DB>,
+    q: &GroupQuery,
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    qb.push(format!(
+        " ORDER BY {} {dir}, k1 {dir}, k2 {dir} LIMIT ",
+        q.sort.sql()
+    ))
+    .push_bind(i64::from(q.limit))
+    .push(" OFFSET ")
+    .push_bind(i64::from(q.offset));
+}
+
+pub(crate) fn group_from_row<DB: sqlx::Database>(r: &DB::Row) -> crate::Result<GroupStats>
+where
+    for<'r> String: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    for<'r> i64: sqlx::Decode<'r, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    use sqlx::Row;
+    const T: &str = "request_logs";
+    Ok(GroupStats {
+        key: r.try_get(0usize)?,
+        value: r.try_get(1usize)?,
+        requests: r.try_get(2usize)?,
+        errors: r.try_get(3usize)?,
+        cost_nanos: r.try_get(4usize)?,
+        unpriced: r.try_get(5usize)?,
+        prompt_tokens: r.try_get(6usize)?,
+        completion_tokens: r.try_get(7usize)?,
+        latency_ms_sum: r.try_get(8usize)?,
+        first_seen: crate::types::from_us(r.try_get(9usize)?, T)?,
+        last_seen: crate::types::from_us(r.try_get(10usize)?, T)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_match_the_sql_ladder() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(10), 0);
+        assert_eq!(latency_bucket(11), 1);
+        assert_eq!(latency_bucket(120_000), LATENCY_BUCKETS_MS.len() as i64 - 1);
+        assert_eq!(latency_bucket(120_001), LATENCY_BUCKETS_MS.len() as i64);
+        let sql = latency_bucket_sql("x");
+        assert!(sql.starts_with("CAST(CASE WHEN x <= 10 THEN 0 WHEN x <= 25 THEN 1"));
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_junk() {
+        let c = Cursor {
+            key: -5,
+            id: Uuid::now_v7().hyphenated().to_string(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("12.not-a-uuid"), None);
+        assert_eq!(Cursor::decode("x.y"), None);
+    }
+
+    #[test]
+    fn rollup_bounds_cover_whole_buckets() {
+        let t = |us: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).unwrap();
+        let (s, u) = bounds(t(US_PER_HOUR + 5), t(3 * US_PER_HOUR + 1), true, false);
+        assert_eq!((s, u), (US_PER_HOUR, 4 * US_PER_HOUR));
+        assert_eq!(bounds(t(7), t(9), false, false), (7, 9));
+    }
+}
