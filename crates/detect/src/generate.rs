@@ -57,7 +57,8 @@ pub struct GenerateConflict {
 
 /// Builds one `equals` row per distinct (provider, lowercase name), grouped by provider and
 /// sorted by name so the tables (and their snapshots) do not depend on registry file order.
-/// A name repeated with the same prices is kept once; with different prices it is an error.
+/// A name repeated with the same prices, or by the same model (its regional deployments), is
+/// kept once, first come; priced differently by two models it is an error.
 pub fn generate_rows<'a>(
     names: impl IntoIterator<Item = RegistryName<'a>>,
 ) -> Result<BTreeMap<String, Vec<CostRow>>, Vec<GenerateConflict>> {
@@ -68,11 +69,13 @@ pub fn generate_rows<'a>(
         let prices = row_prices(n.pricing);
         let key = n.name.to_lowercase();
         if let Some(existing) = rows.get(&key) {
-            if existing.prices != prices {
-                let first_model = match &existing.source {
-                    RowSource::Registry { model, .. } => model.clone(),
-                    RowSource::Explicit { legacy } => legacy.clone(),
-                };
+            let first_model = match &existing.source {
+                RowSource::Registry { model, .. } => model.clone(),
+                RowSource::Explicit { legacy } => legacy.clone(),
+            };
+            // One model's regional deployments may share an id at other prices: the legacy
+            // tables know no regions, so the first (the config's base price) stands.
+            if existing.prices != prices && first_model != n.model {
                 conflicts.push(GenerateConflict {
                     provider: n.provider.to_string(),
                     name: n.name.to_string(),

@@ -404,7 +404,8 @@ pub fn registry_names(
                 pricing: &c.pricing,
             })
     });
-    endpoints.chain(configs)
+    // Configs first: their price is the base deployment's, which a name keeps.
+    configs.chain(endpoints)
 }
 
 /// A matched row with its provider.

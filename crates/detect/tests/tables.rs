@@ -188,9 +188,29 @@ fn rule_prices_match_registry_prices() {
             if provider != key {
                 continue; // an OpenAI row appended to AZURE's table
             }
-            let Ok(want) = reg.price(key, &row.value, &usage) else {
-                panic!("registry cannot price {key} {}", row.value);
+            // The rows carry the config's (base deployment's) price: regional deployments
+            // that price the same id otherwise are beyond a table without regions.
+            let Some(config) = reg.config_by_provider_model_id(key, &row.value) else {
+                panic!("registry has no {key} {}", row.value);
             };
+            let own = config.provider_model_id.eq_ignore_ascii_case(&row.value)
+                || config
+                    .aliases
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(&row.value));
+            let pricing = if own {
+                &config.pricing
+            } else {
+                // A deployment's own id: the first deployment that carries it.
+                &reg.endpoints()
+                    .find(|e| {
+                        e.provider == *key && e.provider_model_id.eq_ignore_ascii_case(&row.value)
+                    })
+                    .expect("a deployment carries the id")
+                    .pricing
+            };
+            let basis = reg.provider(key).expect("registry provider").tier_basis;
+            let want = switchyard_cost::price(pricing, basis, &usage);
             if want.tier_threshold != 0 {
                 continue; // the legacy rows carry the base tier only
             }

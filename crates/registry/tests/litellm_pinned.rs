@@ -126,3 +126,34 @@ fn the_pinned_file_describes_our_providers() {
         assert_eq!(p.agreeing + p.disagreeing, p.matched, "{}", p.provider);
     }
 }
+
+/// Drift: our prices agree with the pinned list, or the difference is acknowledged with the
+/// provider's page as the reason; every acknowledgement still matches something; and each
+/// provider covers at least 90 % of the list's current chat models it could serve, counting
+/// the omissions acknowledged on purpose as covered. A data change that breaks this is a
+/// reviewable failure (see registry/README.md, "Keeping prices true").
+#[test]
+fn the_registry_agrees_with_the_pinned_list() {
+    let r = report();
+    let unacknowledged: Vec<String> = r
+        .unacknowledged()
+        .map(|d| format!("{d:?}"))
+        .take(20)
+        .collect();
+    assert!(
+        r.is_clean(),
+        "unacknowledged: {unacknowledged:#?}\nstale: {:#?}\ninvalid: {:#?}",
+        r.stale,
+        r.invalid
+    );
+    for p in &r.providers {
+        let pct = p
+            .coverage_percent_excluding_acknowledged()
+            .unwrap_or(rust_decimal::Decimal::ONE_HUNDRED);
+        assert!(
+            pct >= rust_decimal::Decimal::from(90),
+            "{}: coverage {pct}% of their current chat models",
+            p.provider
+        );
+    }
+}

@@ -112,8 +112,9 @@ fn vector_11_cache_reads_priced_at_the_long_context_tier() {
         cache_read: Some(100_000),
         ..Usage::tokens(250_000, 1000)
     };
+    // Vertex keeps Sonnet 4.5's long-context tier (Anthropic's own API retired the model).
     let b = registry()
-        .price("anthropic", "claude-sonnet-4-5-20250929", &u)
+        .price("vertex", "claude-sonnet-4-5@20250929", &u)
         .unwrap();
     assert_eq!(b.line(LineKind::Input).unwrap().amount, dec!(1.5));
     assert_eq!(b.line(LineKind::CacheRead).unwrap().amount, dec!(0.06));

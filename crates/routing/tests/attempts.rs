@@ -324,9 +324,9 @@ fn an_unusable_entry_is_skipped_when_a_later_one_works() {
 // ---- the embedded registry ---------------------------------------------------------------
 
 #[test]
-fn embedded_claude_sonnet_4_ptb_order() {
+fn embedded_claude_sonnet_ptb_order() {
     let r = embedded();
-    let got = ok(&r, "claude-sonnet-4", &ptb_everywhere(&r));
+    let got = ok(&r, "claude-4.6-sonnet", &ptb_everywhere(&r));
     let providers: Vec<&str> = got.iter().map(|l| l.split(':').nth(1).unwrap()).collect();
     assert_eq!(
         providers.first(),
@@ -349,9 +349,9 @@ fn embedded_byok_first_then_ptb() {
     let r = embedded();
     let avail =
         ptb_everywhere(&r).with_key(ProviderKey::new("my-aws", "bedrock").with_region("us-east-1"));
-    let got = ok(&r, "claude-sonnet-4", &avail);
+    let got = ok(&r, "claude-4.6-sonnet", &avail);
     assert!(
-        got[0].starts_with("byok(my-aws) claude-sonnet-4:bedrock:us-east-1 -> "),
+        got[0].starts_with("byok(my-aws) claude-4.6-sonnet:bedrock:"),
         "{got:#?}"
     );
     assert!(got[1..].iter().all(|l| l.starts_with("ptb ")), "{got:#?}");
@@ -361,14 +361,15 @@ fn embedded_byok_first_then_ptb() {
 fn embedded_explicit_deployment_and_renamed_alias() {
     let r = embedded();
     let avail = ptb_everywhere(&r);
+    // A former id routes like the model it now names.
     assert_eq!(
-        ok(&r, "claude-3.5-sonnet/anthropic", &avail),
-        ok(&r, "claude-3.5-sonnet-v2/anthropic", &avail)
+        ok(&r, "claude-4.6-sonnet/anthropic", &avail),
+        ["ptb claude-4.6-sonnet:anthropic:* -> claude-sonnet-4-6"]
     );
-    let got = ok(&r, "claude-sonnet-4/bedrock/us-east-1", &avail);
+    let got = ok(&r, "claude-4.6-sonnet/bedrock/eu", &avail);
     assert_eq!(got.len(), 1);
-    assert!(
-        got[0].starts_with("ptb claude-sonnet-4:bedrock:us-east-1 -> "),
+    assert_eq!(
+        got[0], "ptb claude-4.6-sonnet:bedrock:eu -> eu.anthropic.claude-sonnet-4-6",
         "{got:#?}"
     );
 }

@@ -202,7 +202,7 @@ fn renamed_models_resolve_to_the_current_id() {
         one(&e, "claude-3.5-sonnet-20240620/anthropic").0,
         "claude-3.5-sonnet-v2"
     );
-    assert_eq!(one(&e, "deepseek-r1").0, "deepseek-reasoner");
+    assert_eq!(one(&e, "deepseek-r1").0, "deepseek-r1-0528");
     assert_eq!(one(&e, "gemini-1.5-flash").0, "gemini-2.5-flash-lite");
 }
 
@@ -305,7 +305,7 @@ fn a_provider_model_id_the_registry_prices_routes_as_that_model() {
         t("m1", Some("rocky"), Some("eu-west-1"), false)
     );
     let e = embedded();
-    let llama = one(&e, "meta-llama/Llama-4-Scout-17B-16E-Instruct/groq");
+    let llama = one(&e, "meta-llama/llama-4-scout-17b-16e-instruct/groq");
     assert_eq!(llama, t("llama-4-scout", Some("groq"), None, false));
 }
 

@@ -108,9 +108,12 @@ pub(crate) fn chat_bound(
         pred.walk(p, &|_| None);
         per_choice = per_choice.saturating_add(pred.text_bytes);
     }
-    let web_search_calls = if sent("web_search_options").is_some() && limits_cover_reasoning {
-        // OpenAI's search models run one search per request.
-        1
+    let web_search_calls = if limits_cover_reasoning {
+        // OpenAI and Azure: chat completions search only on the search models (asked with
+        // `web_search_options`), one search per request; other models never search here, even
+        // when their endpoint prices the Responses API's web-search tool.
+        let search = sent("web_search_options").is_some() || e.provider_model_id.contains("search");
+        u32::from(search)
     } else if prices_web_search(e) {
         WEB_SEARCH_FALLBACK_CALLS
     } else {
