@@ -34,6 +34,8 @@ from fakes import FIXTURES, ROOT, bedrock_text_stream, fixture, jwt_rs256_claims
 
 # The gateway's own (pass-through) provider credentials: fake, and never to be seen by a client.
 PTB_OPENAI_KEY = "sk-sdk-ptb-openai-0123456789abcdef"
+# Every OpenAI key the fake accepts: the gateway's own, plus BYOK keys tests store for orgs.
+OPENAI_KEYS = {PTB_OPENAI_KEY}
 PTB_ANTHROPIC_KEY = "sk-ant-sdk-ptb-0123456789abcdef"
 PTB_AZURE_KEY = "azure-sdk-ptb-0123456789abcdef0123"
 PTB_AWS_KEY_ID = "AKIASDKPTBTEST000001"
@@ -123,7 +125,7 @@ class Upstream:
             # --- per provider
 
             def answer_openai(self, headers, body, raw):
-                if headers.get("authorization") != f"Bearer {PTB_OPENAI_KEY}":
+                if headers.get("authorization") not in {f"Bearer {k}" for k in OPENAI_KEYS}:
                     return self.send_json(401, fixture("openai/error_401.json"))
                 if body.get("stream"):
                     usage = (body.get("stream_options") or {}).get("include_usage")

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import OPENAI_KEYS, ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SHOTS = ROOT / "target" / "dashboard-screenshots"
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 BYOK_KEY = "sk-dashboard-byok-0123456789wxyz"
+OPENAI_KEYS.add(BYOK_KEY)
 
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     if os.environ.get("CI"):

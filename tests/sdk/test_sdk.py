@@ -67,17 +67,17 @@ def test_stream_without_usage_sees_no_usage_chunk(gateway, upstream, funded_key)
 
 def test_anthropic_model_in_the_openai_shape(gateway, upstream, funded_key):
     c = client(gateway, funded_key)
-    completion = c.chat.completions.create(model="claude-sonnet-4", messages=MESSAGES, max_tokens=64)
+    completion = c.chat.completions.create(model="claude-4.6-sonnet", messages=MESSAGES, max_tokens=64)
     assert completion.choices[0].message.content == "Hello! How can I help you today?"
     assert completion.usage.prompt_tokens == ANTHROPIC_ANSWER["usage"]["input_tokens"]
     assert completion.usage.completion_tokens == ANTHROPIC_ANSWER["usage"]["output_tokens"]
     sent = upstream.requests[-1]
     assert sent["path"] == "/v1/messages"
     assert sent["headers"]["x-api-key"] == PTB_ANTHROPIC_KEY
-    assert sent["body"]["model"] == "claude-sonnet-4-20250514"
+    assert sent["body"]["model"] == "claude-sonnet-4-6"
 
     chunks = list(
-        c.chat.completions.create(model="claude-sonnet-4", messages=MESSAGES, max_tokens=64, stream=True)
+        c.chat.completions.create(model="claude-4.6-sonnet", messages=MESSAGES, max_tokens=64, stream=True)
     )
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "Hello!"
 

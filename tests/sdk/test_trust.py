@@ -26,7 +26,9 @@ from fakes import fixture, sse_data
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 STREAMS = 20
-CREDITS_USD = "5"
+# Enough for every stream's worst-case hold at once (a Gemini stream with no max_tokens holds
+# about 1.29 USD: its whole output limit at the output rate).
+CREDITS_USD = "50"
 MODES = ["iterate"] * 10 + ["leave_at_usage"] * 5 + ["leave_in_manager"] * 5
 
 
@@ -40,10 +42,10 @@ VERTEX_CLAUDE_INPUT = sse_data(fixture("vertex/claude_stream.sse"))[0]["message"
 # (case, model string, provider that must answer, fake upstream's label, prompt tokens of its fixture)
 CASES = [
     ("openai", "gpt-4o-mini/openai", "openai", "openai", _tokens("openai/stream.sse", "prompt_tokens")),
-    ("anthropic", "claude-sonnet-4/anthropic", "anthropic", "anthropic", ANTHROPIC_INPUT),
-    ("bedrock", "claude-sonnet-4/bedrock", "bedrock", "bedrock", ANTHROPIC_INPUT),
-    ("vertex-claude", "claude-sonnet-4/vertex", "vertex", "vertex-claude", VERTEX_CLAUDE_INPUT),
-    ("vertex-gemini", "gemini-2.5-flash/vertex", "vertex", "vertex-gemini", _tokens("vertex/stream.sse", "prompt_tokens")),
+    ("anthropic", "claude-4.6-sonnet/anthropic", "anthropic", "anthropic", ANTHROPIC_INPUT),
+    ("bedrock", "claude-4.6-sonnet/bedrock", "bedrock", "bedrock", ANTHROPIC_INPUT),
+    ("vertex-claude", "claude-4.6-sonnet/vertex", "vertex", "vertex-claude", VERTEX_CLAUDE_INPUT),
+    ("vertex-gemini", "gemini-3.5-flash/vertex", "vertex", "vertex-gemini", _tokens("vertex/stream.sse", "prompt_tokens")),
     ("azure", "gpt-4o-mini/azure", "azure", "azure", _tokens("azure/stream.sse", "prompt_tokens")),
 ]
 

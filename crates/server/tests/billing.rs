@@ -187,7 +187,9 @@ async fn every_request_has_a_log_row_after_graceful_shutdown() {
         assert_eq!(a.status, 200, "{}", a.text);
         expected.push((a.request_id(), 200, Some(30), Some(ptb_cost)));
     }
-    let res = gw.chat(&org.key, &chat_body("claude-sonnet-4", true)).await;
+    let res = gw
+        .chat(&org.key, &chat_body("claude-4.6-sonnet", true))
+        .await;
     let id = res.headers()["x-switchyard-request-id"]
         .to_str()
         .unwrap()
@@ -195,7 +197,7 @@ async fn every_request_has_a_log_row_after_graceful_shutdown() {
     let (status, _, _) = read_stream(res).await;
     assert_eq!(status, 200);
     let anth_cost = switchyard_cost::usd_to_nanos(expected_cost(
-        endpoint("anthropic", "claude-sonnet-4-20250514"),
+        endpoint("anthropic", "claude-sonnet-4-6"),
         25,
         0,
         15,

@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const MODEL: &str = "claude-sonnet-4";
-const PROVIDER_MODEL: &str = "claude-sonnet-4-20250514";
+const MODEL: &str = "claude-4.6-sonnet";
+const PROVIDER_MODEL: &str = "claude-sonnet-4-6";
 
 #[tokio::test]
 async fn byok_whole_answer() {

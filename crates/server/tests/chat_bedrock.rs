@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use serde_json::json;
 
-const MODEL: &str = "claude-sonnet-4";
-const PROVIDER_MODEL: &str = "anthropic.claude-sonnet-4-20250514-v1:0";
+const MODEL: &str = "claude-4.6-sonnet";
+/// The global cross-region inference profile: the first (cheapest) Bedrock deployment.
+const PROVIDER_MODEL: &str = "global.anthropic.claude-sonnet-4-6";
 
 fn assert_signed(r: &Recorded, key_id: &str, region: &str) {
     let auth = r
@@ -54,11 +55,8 @@ async fn byok_whole_answer_is_signed_and_translated() {
     assert_eq!(a.cost(), expected_cost(e, 25, 1200, 14));
 
     let r = up.last();
-    // Cross-region inference profile from us-east-1, model id percent-encoded as AWS does.
-    assert_eq!(
-        r.path,
-        "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/invoke"
-    );
+    // The global inference profile, called in its source region us-east-1.
+    assert_eq!(r.path, "/model/global.anthropic.claude-sonnet-4-6/invoke");
     assert_signed(&r, BYOK_AWS_KEY_ID, "us-east-1");
     let sent = r.json();
     assert_eq!(sent["anthropic_version"], "bedrock-2023-05-31");
@@ -86,10 +84,9 @@ async fn byok_region_from_the_key() {
     let a = gw.chat_json(&org.key, &chat_body(MODEL, false)).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let r = up.last();
-    assert_eq!(
-        r.path,
-        "/model/eu.anthropic.claude-sonnet-4-20250514-v1%3A0/invoke"
-    );
+    // The key's region decides where the request is sent and signed; the global profile
+    // (cheapest) serves from any region.
+    assert_eq!(r.path, "/model/global.anthropic.claude-sonnet-4-6/invoke");
     assert_signed(&r, BYOK_AWS_KEY_ID, "eu-west-1");
 }
 
@@ -118,7 +115,7 @@ async fn ptb_stream_over_the_event_stream() {
     let r = up.last();
     assert_eq!(
         r.path,
-        "/model/us.anthropic.claude-sonnet-4-20250514-v1%3A0/invoke-with-response-stream"
+        "/model/global.anthropic.claude-sonnet-4-6/invoke-with-response-stream"
     );
     assert_signed(&r, PTB_AWS_KEY_ID, "us-east-1");
     assert!(

@@ -66,21 +66,21 @@ async fn byok_claude_raw_predict_with_a_token_exchange() {
     let org = byok_org(&s).await;
 
     let a =
-        s.gw.chat_json(&org.key, &chat_body("claude-sonnet-4", false))
+        s.gw.chat_json(&org.key, &chat_body("claude-4.6-sonnet", false))
             .await;
     assert_eq!(a.status, 200, "{}", a.text);
     let v = a.json();
     assert_eq!(v["choices"][0]["message"]["content"], "Hi!");
     assert_eq!(v["usage"]["prompt_tokens"], 12);
     assert_eq!(v["usage"]["completion_tokens"], 5);
-    let e = endpoint("vertex", "claude-sonnet-4@20250514");
+    let e = endpoint("vertex", "claude-sonnet-4-6");
     assert_switchyard_headers(&a.headers, "vertex", &e.id, "byok", 0);
     assert_eq!(a.cost(), expected_cost(e, 12, 0, 5));
 
     let t = s.token.last();
     assert_eq!(t.path, "/token");
     let r = s.up.last();
-    assert_eq!(r.path, format!("/v1/projects/{PROJECT}/locations/global/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict"));
+    assert_eq!(r.path, format!("/v1/projects/{PROJECT}/locations/global/publishers/anthropic/models/claude-sonnet-4-6:rawPredict"));
     assert_eq!(
         r.header("authorization"),
         Some(format!("Bearer {}", vertex_access_token()).as_str())
@@ -94,7 +94,7 @@ async fn byok_claude_raw_predict_with_a_token_exchange() {
 
     // The token is cached: a second request does not exchange again.
     let a =
-        s.gw.chat_json(&org.key, &chat_body("claude-sonnet-4", false))
+        s.gw.chat_json(&org.key, &chat_body("claude-4.6-sonnet", false))
             .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(s.token.hits(), 1);
@@ -110,11 +110,11 @@ async fn byok_claude_raw_predict_with_a_token_exchange() {
 async fn ptb_claude_stream_raw_predict() {
     let s = setup(true).await;
     let org = s.gw.org("5").await;
-    let mut body = chat_body("claude-sonnet-4", true);
+    let mut body = chat_body("claude-4.6-sonnet", true);
     body["stream_options"] = json!({"include_usage": true});
     let (status, headers, text) = read_stream(s.gw.chat(&org.key, &body).await).await;
     assert_eq!(status, 200, "{text}");
-    let e = endpoint("vertex", "claude-sonnet-4@20250514");
+    let e = endpoint("vertex", "claude-sonnet-4-6");
     assert_switchyard_headers(&headers, "vertex", &e.id, "ptb", 0);
     let chunks = sse_data(&text);
     assert_eq!(stream_content(&chunks), "Hi!");
@@ -125,7 +125,7 @@ async fn ptb_claude_stream_raw_predict() {
     let r = s.up.last();
     assert!(
         r.path
-            .ends_with("/models/claude-sonnet-4@20250514:streamRawPredict"),
+            .ends_with("/models/claude-sonnet-4-6:streamRawPredict"),
         "{}",
         r.path
     );
@@ -144,10 +144,10 @@ async fn ptb_claude_stream_raw_predict() {
 async fn ptb_gemini_through_the_openai_compatible_endpoint() {
     let s = setup(true).await;
     let org = s.gw.org("5").await;
-    let e = endpoint("vertex", "gemini-2.5-flash");
+    let e = endpoint("vertex", "gemini-3.5-flash");
 
     let a =
-        s.gw.chat_json(&org.key, &chat_body("gemini-2.5-flash", false))
+        s.gw.chat_json(&org.key, &chat_body("gemini-3.5-flash", false))
             .await;
     assert_eq!(a.status, 200, "{}", a.text);
     assert_eq!(a.json()["choices"][0]["message"]["content"], "Hi there!");
@@ -164,14 +164,14 @@ async fn ptb_gemini_through_the_openai_compatible_endpoint() {
         "{}",
         r.path
     );
-    assert_eq!(r.json()["model"], "google/gemini-2.5-flash");
+    assert_eq!(r.json()["model"], "google/gemini-3.5-flash");
     assert_eq!(
         r.header("authorization"),
         Some(format!("Bearer {}", vertex_access_token()).as_str())
     );
 
     let (status, _, text) = read_stream(
-        s.gw.chat(&org.key, &chat_body("gemini-2.5-flash", true))
+        s.gw.chat(&org.key, &chat_body("gemini-3.5-flash", true))
             .await,
     )
     .await;
@@ -201,7 +201,7 @@ async fn a_refused_token_exchange_is_an_error_without_secrets_and_no_model_call(
     let org = byok_org(&s).await;
     s.token.push(Reply::json_text(400, VERTEX_TOKEN_ERROR));
     let a =
-        s.gw.chat_json(&org.key, &chat_body("claude-sonnet-4", false))
+        s.gw.chat_json(&org.key, &chat_body("claude-4.6-sonnet", false))
             .await;
     assert!(
         a.status.is_client_error() || a.status.is_server_error(),

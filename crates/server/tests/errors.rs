@@ -286,7 +286,7 @@ async fn no_secret_in_any_answer_or_log_row() {
     gw.set_api_key(&org, "anthropic", BYOK_ANTHROPIC_KEY).await;
     let mut n = 0;
     for body in [
-        chat_body("claude-sonnet-4/anthropic,gpt-4o-mini/openai", false),
+        chat_body("claude-4.6-sonnet/anthropic,gpt-4o-mini/openai", false),
         chat_body("gpt-4o-mini", true),
         chat_body("gpt-4o-mini", false),
         chat_body("nope-model", false),

@@ -9,7 +9,7 @@ use common::*;
 use serde_json::{json, Value};
 
 /// openai first, anthropic second, both BYOK.
-const CHAIN: &str = "gpt-4o-mini/openai,claude-sonnet-4/anthropic";
+const CHAIN: &str = "gpt-4o-mini/openai,claude-4.6-sonnet/anthropic";
 
 async fn two_providers(
     openai_url: &str,
@@ -46,7 +46,7 @@ async fn assert_fell_back(gw: &TestGateway, org: &TestOrg, a: &Answer, first_err
     assert_switchyard_headers(
         &a.headers,
         "anthropic",
-        &endpoint("anthropic", "claude-sonnet-4-20250514").id,
+        &endpoint("anthropic", "claude-sonnet-4-6").id,
         "byok",
         1,
     );
@@ -115,7 +115,7 @@ async fn anthropic_overloaded_529_moves_on_too() {
     let a = gw
         .chat_json(
             &org.key,
-            &chat_body("claude-sonnet-4/anthropic,gpt-4o-mini/openai", false),
+            &chat_body("claude-4.6-sonnet/anthropic,gpt-4o-mini/openai", false),
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.text);
@@ -226,7 +226,7 @@ async fn anthropic_bad_request_is_returned_in_openai_shape() {
     let a = gw
         .chat_json(
             &org.key,
-            &chat_body("claude-sonnet-4/anthropic,gpt-4o-mini/openai", false),
+            &chat_body("claude-4.6-sonnet/anthropic,gpt-4o-mini/openai", false),
         )
         .await;
     assert_eq!(a.status, 400, "{}", a.text);

@@ -173,7 +173,9 @@ async fn an_anthropic_stream_cut_before_message_stop_is_reported() {
     })
     .await;
     let org = gw.org("1").await;
-    let res = gw.chat(&org.key, &chat_body("claude-sonnet-4", true)).await;
+    let res = gw
+        .chat(&org.key, &chat_body("claude-4.6-sonnet", true))
+        .await;
     assert_eq!(res.status(), 200);
     let id = res.headers()["x-switchyard-request-id"]
         .to_str()

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use switchyard_registry::Endpoint;
 
 const OPENAI: &str = "gpt-4o-mini/openai";
-const ANTHROPIC: &str = "claude-sonnet-4/anthropic";
+const ANTHROPIC: &str = "claude-4.6-sonnet/anthropic";
 /// Tags from here on are answered after [`THINKING`]: the client leaves before the first byte.
 const SLOW_TAGS: u64 = 100_000;
 const THINKING: Duration = Duration::from_millis(400);
@@ -102,7 +102,7 @@ fn openai_endpoint() -> &'static Endpoint {
 }
 
 fn anthropic_endpoint() -> &'static Endpoint {
-    endpoint("anthropic", "claude-sonnet-4-20250514")
+    endpoint("anthropic", "claude-sonnet-4-6")
 }
 
 /// Checks the three invariants for `tags` (all answered in full by the upstream).
