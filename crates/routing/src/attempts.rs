@@ -1,8 +1,9 @@
 //! From a parsed model string to the ordered list of attempts (gateway-flow.md §2.2).
 
 use crate::lifecycle::{retired, retired_deployment, routable};
-use crate::parse::{ModelRequest, ModelSpec, SpecModel};
+use crate::parse::{Limits, ModelRequest, ModelSpec, SpecModel};
 use crate::RoutingError;
+use std::collections::HashSet;
 use std::fmt;
 use switchyard_registry::{DeploymentConfig, Endpoint, Model, Provider, Registry};
 use time::Date;
@@ -166,24 +167,41 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    fn same_target(&self, other: &Attempt<'_>) -> bool {
-        let route = match (self.route, other.route) {
+    /// What makes two attempts the same call: the route (an endpoint, or a passthrough
+    /// provider and model) and who pays (the gateway, or one key).
+    fn target(&self) -> Target<'a> {
+        let route = match self.route {
             // One registry holds each endpoint once, so identity is the address.
-            (Route::Endpoint(a), Route::Endpoint(b)) => std::ptr::eq(a, b),
-            (Route::Passthrough, Route::Passthrough) => {
-                self.provider.id == other.provider.id
-                    && self.provider_model_id == other.provider_model_id
-            }
-            _ => false,
+            Route::Endpoint(e) => (std::ptr::from_ref(e) as usize, "", ""),
+            Route::Passthrough => (0, self.provider.id.as_str(), self.provider_model_id),
         };
-        route
-            && match (self.billing, other.billing) {
-                (Billing::Ptb, Billing::Ptb) => true,
-                (Billing::Byok { key: a }, Billing::Byok { key: b }) => {
-                    a.id == b.id && a.provider == b.provider
-                }
-                _ => false,
-            }
+        let billing = match self.billing {
+            Billing::Ptb => None,
+            Billing::Byok { key } => Some((key.provider.as_str(), key.id.as_str())),
+        };
+        (route, billing)
+    }
+}
+
+/// See [`Attempt::target`].
+type Target<'a> = ((usize, &'a str, &'a str), Option<(&'a str, &'a str)>);
+
+/// The attempts built so far and the set of their targets, so that dropping a repeat is one
+/// hash lookup (routing stays linear in the number of attempts).
+struct Out<'a> {
+    list: Vec<Attempt<'a>>,
+    seen: HashSet<Target<'a>>,
+}
+
+impl<'a> Out<'a> {
+    fn push(&mut self, attempt: Attempt<'a>) {
+        if self.seen.insert(attempt.target()) {
+            self.list.push(attempt);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.list.len()
     }
 }
 
@@ -224,13 +242,44 @@ impl fmt::Display for Attempt<'_> {
 /// An empty result is the caller's error: [`RoutingError::NoUsableEndpoint`] (or
 /// [`RoutingError::PassthroughNeedsKey`], or [`RoutingError::ModelRetired`]) for the first chain
 /// entry that yielded nothing.
+///
+/// At most [`Limits::default`]`.max_attempts` are kept; see [`build_attempts_with`].
 pub fn build_attempts<'a>(
     registry: &'a Registry,
     request: &'a ModelRequest<'a>,
     availability: &'a Availability,
     today: Date,
 ) -> Result<Vec<Attempt<'a>>, RoutingError> {
-    let mut out: Vec<Attempt<'a>> = Vec::with_capacity(8);
+    build_attempts_with(registry, request, availability, today, &Limits::default())
+        .map(|p| p.attempts)
+}
+
+/// The attempts of a request, and how many were left out by [`Limits::max_attempts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptPlan<'a> {
+    pub attempts: Vec<Attempt<'a>>,
+    /// Attempts routing would have made beyond the limit.
+    pub omitted: usize,
+}
+
+/// [`build_attempts`] with explicit bounds.
+///
+/// When the chain expands to more than `limits.max_attempts` attempts (one unnamed model can
+/// expand to every provider and region the gateway holds credentials for), the first choice of
+/// every chain entry is kept first, then the rest in order until the limit: a fallback the caller
+/// wrote is never crowded out by the expansion of the entry before it. The order is unchanged.
+/// This is a cut, not an error: the caller did nothing wrong by naming a widely served model.
+pub fn build_attempts_with<'a>(
+    registry: &'a Registry,
+    request: &'a ModelRequest<'a>,
+    availability: &'a Availability,
+    today: Date,
+    limits: &Limits,
+) -> Result<AttemptPlan<'a>, RoutingError> {
+    let mut out = Out {
+        list: Vec::with_capacity(8),
+        seen: HashSet::with_capacity(8),
+    };
     let mut first_empty: Option<&ModelSpec<'a>> = None;
     for spec in &request.chain {
         let before = out.len();
@@ -269,22 +318,51 @@ pub fn build_attempts<'a>(
             first_empty = Some(spec);
         }
     }
-    if out.is_empty() {
+    if out.list.is_empty() {
         return Err(match first_empty {
             Some(spec) => no_usable_endpoint(registry, request, spec, today),
             None => RoutingError::EmptyModel,
         });
     }
-    for (i, a) in out.iter_mut().enumerate() {
+    let (mut attempts, omitted) = keep_at_most(out.list, limits.max_attempts.max(1));
+    for (i, a) in attempts.iter_mut().enumerate() {
         a.fallback_index = i;
     }
-    Ok(out)
+    Ok(AttemptPlan { attempts, omitted })
 }
 
-fn push<'a>(out: &mut Vec<Attempt<'a>>, attempt: Attempt<'a>) {
-    if !out.iter().any(|a| a.same_target(&attempt)) {
-        out.push(attempt);
+/// Keeps `max` attempts: each chain entry's first, then the others in order (see
+/// [`build_attempts_with`]). Returns the kept ones in their original order and the count cut.
+fn keep_at_most(list: Vec<Attempt<'_>>, max: usize) -> (Vec<Attempt<'_>>, usize) {
+    if list.len() <= max {
+        return (list, 0);
     }
+    let mut keep = vec![false; list.len()];
+    let mut budget = max;
+    let mut entry = None;
+    for (i, a) in list.iter().enumerate() {
+        if budget > 0 && entry != Some(a.chain_index) {
+            entry = Some(a.chain_index);
+            keep[i] = true;
+            budget -= 1;
+        }
+    }
+    for k in keep.iter_mut() {
+        if budget == 0 {
+            break;
+        }
+        if !*k {
+            *k = true;
+            budget -= 1;
+        }
+    }
+    let omitted = list.len() - max;
+    let kept = list
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(a, k)| k.then_some(a))
+        .collect();
+    (kept, omitted)
 }
 
 fn attempt<'a>(
@@ -329,7 +407,7 @@ fn unnamed<'a>(
     spec: &ModelSpec<'_>,
     model: &Model,
     today: Date,
-    out: &mut Vec<Attempt<'a>>,
+    out: &mut Out<'a>,
 ) {
     // The registry's iterators are not Clone; a closure re-creates one for each pass.
     let eligible = || {
@@ -371,7 +449,7 @@ fn unnamed<'a>(
     // Stable: equal keys keep the registry's order (cheapest base tier, then id).
     group.sort_by_key(|(k, _)| *k);
     for (_, a) in group {
-        push(out, a);
+        out.push(a);
     }
 }
 
@@ -383,7 +461,7 @@ fn named<'a>(
     model: &'a Model,
     provider: &'a Provider,
     today: Date,
-    out: &mut Vec<Attempt<'a>>,
+    out: &mut Out<'a>,
 ) -> Result<(), RoutingError> {
     // Through endpoints_for_model, a pinned snapshot finds its base model's endpoints.
     let all = || {
@@ -396,20 +474,20 @@ fn named<'a>(
         // Not in the registry on this provider: the reference's passthrough, with the canonical id.
         return passthrough(availability, spec, &model.id, provider, out);
     }
-    let ptb_from = |e: &'a Endpoint, out: &mut Vec<Attempt<'a>>| {
+    let ptb_from = |e: &'a Endpoint, out: &mut Out<'a>| {
         if e.ptb && availability.has_ptb(&provider.id) {
-            push(out, attempt(spec, provider, e, Billing::Ptb));
+            out.push(attempt(spec, provider, e, Billing::Ptb));
         }
     };
     match spec.target.as_deref() {
         Some(target) => {
             if let Some(key) = availability.key_by_id(&provider.id, target) {
                 if let Some(e) = byok_endpoint(endpoints, key) {
-                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                    out.push(attempt(spec, provider, e, Billing::Byok { key }));
                 }
             } else if let Some(e) = endpoints().find(|e| e.deployment == target) {
                 if let Some(key) = availability.key(&provider.id, &model.id) {
-                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                    out.push(attempt(spec, provider, e, Billing::Byok { key }));
                 }
                 ptb_from(e, out);
             } else if let Some(e) = all().find(|e| e.deployment == target) {
@@ -426,7 +504,7 @@ fn named<'a>(
         None => {
             if let Some(key) = availability.key(&provider.id, &model.id) {
                 if let Some(e) = byok_endpoint(endpoints, key) {
-                    push(out, attempt(spec, provider, e, Billing::Byok { key }));
+                    out.push(attempt(spec, provider, e, Billing::Byok { key }));
                 }
             }
             for e in endpoints() {
@@ -443,7 +521,7 @@ fn passthrough<'a>(
     spec: &ModelSpec<'_>,
     name: &'a str,
     provider: &'a Provider,
-    out: &mut Vec<Attempt<'a>>,
+    out: &mut Out<'a>,
 ) -> Result<(), RoutingError> {
     let key =
         match spec.target.as_deref() {
@@ -458,18 +536,15 @@ fn passthrough<'a>(
             None => availability.key(&provider.id, name),
         };
     if let Some(key) = key {
-        push(
-            out,
-            Attempt {
-                route: Route::Passthrough,
-                provider,
-                provider_model_id: name,
-                billing: Billing::Byok { key },
-                online: spec.online,
-                chain_index: spec.position,
-                fallback_index: 0,
-            },
-        );
+        out.push(Attempt {
+            route: Route::Passthrough,
+            provider,
+            provider_model_id: name,
+            billing: Billing::Byok { key },
+            online: spec.online,
+            chain_index: spec.position,
+            fallback_index: 0,
+        });
     }
     Ok(())
 }

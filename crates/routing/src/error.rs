@@ -50,6 +50,12 @@ pub enum RoutingError {
         retired: time::Date,
         successor: Option<String>,
     },
+
+    #[error("Too many models: a fallback chain may name at most {limit} models (server.max_models_per_chain) and this one names more. Shorten the chain")]
+    TooManyModels { limit: usize },
+
+    #[error("Too many exclusions: a model string may have at most {limit} !provider entries")]
+    TooManyExclusions { limit: usize },
 }
 
 fn on_where(on: &Option<String>) -> String {
@@ -107,7 +113,76 @@ impl RoutingError {
             RoutingError::NoUsableEndpoint { .. } => "no_usable_endpoint",
             RoutingError::PassthroughNeedsKey { .. } => "provider_key_required",
             RoutingError::ModelRetired { .. } => "model_retired",
+            RoutingError::TooManyModels { .. } => "too_many_models",
+            RoutingError::TooManyExclusions { .. } => "too_many_exclusions",
         }
+    }
+
+    /// Every `(code, HTTP status)` a routing error can have, for the error catalogue
+    /// (`notes/ERRORS.md`, checked by a test of the server).
+    pub fn catalog() -> Vec<(&'static str, u16)> {
+        Self::one_of_each()
+            .iter()
+            .map(|e| (e.code(), e.http_status()))
+            .collect()
+    }
+
+    fn one_of_each() -> Vec<RoutingError> {
+        let s = String::new;
+        let all = vec![
+            RoutingError::EmptyModel,
+            RoutingError::InvalidSyntax {
+                entry: s(),
+                reason: "",
+            },
+            RoutingError::InvalidExclusion,
+            RoutingError::UnknownModel { model: s() },
+            RoutingError::InvalidProvider {
+                provider: s(),
+                valid: Vec::new(),
+            },
+            RoutingError::AllExcluded { input: s() },
+            RoutingError::UnknownTarget {
+                model: s(),
+                provider: s(),
+                target: s(),
+                deployments: Vec::new(),
+            },
+            RoutingError::NoUsableEndpoint {
+                model: s(),
+                providers: Vec::new(),
+            },
+            RoutingError::PassthroughNeedsKey {
+                model: s(),
+                provider: s(),
+            },
+            RoutingError::ModelRetired {
+                model: s(),
+                on: None,
+                retired: time::Date::MIN,
+                successor: None,
+            },
+            RoutingError::TooManyModels { limit: 0 },
+            RoutingError::TooManyExclusions { limit: 0 },
+        ];
+        // A new variant fails to compile here until it is added to the list above.
+        for e in &all {
+            match e {
+                RoutingError::EmptyModel
+                | RoutingError::InvalidSyntax { .. }
+                | RoutingError::InvalidExclusion
+                | RoutingError::UnknownModel { .. }
+                | RoutingError::InvalidProvider { .. }
+                | RoutingError::AllExcluded { .. }
+                | RoutingError::UnknownTarget { .. }
+                | RoutingError::NoUsableEndpoint { .. }
+                | RoutingError::PassthroughNeedsKey { .. }
+                | RoutingError::ModelRetired { .. }
+                | RoutingError::TooManyModels { .. }
+                | RoutingError::TooManyExclusions { .. } => {}
+            }
+        }
+        all
     }
 
     /// The OpenAI-style `error.type`: these are all request errors.

@@ -7,6 +7,9 @@
 //! ([`Availability`]); retired endpoints are never tried. Every
 //! failure is a [`RoutingError`] the caller can fix, with its HTTP status and OpenAI error code.
 //!
+//! Bounded: [`Limits`] caps the models of a chain and the attempts of a request, and the work
+//! done is linear in the (capped) chain, so a hostile `model` value costs little.
+//!
 //! Pure: no network, no database. Attempts borrow from the registry, the request and the
 //! availability, so routing a request allocates little more than the attempt list.
 
@@ -15,6 +18,12 @@ mod error;
 mod lifecycle;
 mod parse;
 
-pub use attempts::{build_attempts, Attempt, Availability, Billing, ProviderKey, Route};
+pub use attempts::{
+    build_attempts, build_attempts_with, Attempt, AttemptPlan, Availability, Billing, ProviderKey,
+    Route,
+};
 pub use error::RoutingError;
-pub use parse::{parse_model_string, ModelRequest, ModelSpec, SpecModel};
+pub use parse::{
+    parse_model_string, parse_model_string_with, Limits, ModelRequest, ModelSpec, SpecModel,
+    MAX_ENTRY_BYTES, MAX_EXCLUSIONS,
+};

@@ -56,6 +56,45 @@ impl ModelRequest<'_> {
 
 const ONLINE: &str = ":online";
 
+/// Longest chain entry accepted, in bytes. Real model ids (Bedrock ARNs, Fireworks paths) are
+/// under 200; the cap keeps error messages and lookups small whatever the caller sends.
+pub const MAX_ENTRY_BYTES: usize = 512;
+/// Most `!provider` exclusions in one model string (the registry has fewer providers).
+pub const MAX_EXCLUSIONS: usize = 64;
+/// How much of the caller's input an error message echoes.
+const ECHO_CHARS: usize = 200;
+
+/// Bounds on the work one `model` value may cause. The server passes its configuration;
+/// [`Limits::default`] is what it uses unless told otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Model entries in a fallback chain, as written (exclusions not counted). More is a
+    /// [`RoutingError::TooManyModels`], found before the entries past the limit are parsed.
+    pub max_models: usize,
+    /// Upstream attempts planned for one request; [`crate::build_attempts_with`] keeps this many
+    /// (every chain entry's first choice first, see there) and reports how many it left out.
+    pub max_attempts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_models: 10,
+            // Above the widest model's expansion today (kimi-k3: 19 attempts with every
+            // provider billable), so a cap only cuts what a chain adds past that.
+            max_attempts: 32,
+        }
+    }
+}
+
+/// The caller's text as an error message shows it: at most [`ECHO_CHARS`] characters.
+pub(crate) fn echo(s: &str) -> String {
+    match s.char_indices().nth(ECHO_CHARS) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}...", &s[..cut]),
+    }
+}
+
 /// Parses a `model` value against the registry.
 ///
 /// **Where the provider is.** Provider model ids may contain `/` (`meta-llama/Llama-3.3-70B-Instruct`,
@@ -70,9 +109,24 @@ const ONLINE: &str = ":online";
 /// **Strictness.** Unlike the reference, which logs and skips a bad entry, every entry must parse:
 /// an unknown model or provider anywhere in a chain is reported, so a typo in a fallback is found
 /// now rather than at the outage it was meant for.
+///
+/// **Bounds** ([`Limits::default`]; see [`parse_model_string_with`]).
 pub fn parse_model_string<'r>(
     registry: &'r Registry,
     input: &str,
+) -> Result<ModelRequest<'r>, RoutingError> {
+    parse_model_string_with(registry, input, &Limits::default())
+}
+
+/// [`parse_model_string`] with explicit bounds. Entries are read lazily, left to right, so the
+/// work done is bounded by the limits, not by the input: the `max_models + 1`-th model entry
+/// stops the parse with [`RoutingError::TooManyModels`] (a 100,000-entry chain costs as much as
+/// an 11-entry one), more than [`MAX_EXCLUSIONS`] exclusions with
+/// [`RoutingError::TooManyExclusions`], and an entry over [`MAX_ENTRY_BYTES`] is invalid syntax.
+pub fn parse_model_string_with<'r>(
+    registry: &'r Registry,
+    input: &str,
+    limits: &Limits,
 ) -> Result<ModelRequest<'r>, RoutingError> {
     let input = input.trim();
     if input.is_empty() {
@@ -80,24 +134,43 @@ pub fn parse_model_string<'r>(
     }
     let mut chain = Vec::new();
     let mut excluded: Vec<&'r Provider> = Vec::new();
+    let mut exclusions = 0usize;
     for entry in input.split(',') {
         let entry = entry.trim();
         if entry.is_empty() {
             return Err(RoutingError::InvalidSyntax {
-                entry: input.to_owned(),
+                entry: echo(input),
                 reason: "it has an empty entry between commas",
             });
         }
+        if entry.len() > MAX_ENTRY_BYTES {
+            return Err(RoutingError::InvalidSyntax {
+                entry: echo(entry),
+                reason: "an entry is longer than 512 bytes",
+            });
+        }
         if let Some(name) = entry.strip_prefix('!') {
+            exclusions += 1;
+            if exclusions > MAX_EXCLUSIONS {
+                return Err(RoutingError::TooManyExclusions {
+                    limit: MAX_EXCLUSIONS,
+                });
+            }
             let name = name.trim();
             if name.is_empty() {
                 return Err(RoutingError::InvalidExclusion);
             }
             let p = provider(registry, name)?;
+            // At most one per registry provider, so this scan is bounded by the registry.
             if !excluded.iter().any(|e| e.id == p.id) {
                 excluded.push(p);
             }
             continue;
+        }
+        if chain.len() >= limits.max_models {
+            return Err(RoutingError::TooManyModels {
+                limit: limits.max_models,
+            });
         }
         let position = chain.len();
         chain.push(parse_entry(registry, entry, position)?);
@@ -108,9 +181,7 @@ pub fn parse_model_string<'r>(
     if !excluded.is_empty() {
         chain.retain(|spec| !fully_excluded(registry, spec, &excluded));
         if chain.is_empty() {
-            return Err(RoutingError::AllExcluded {
-                input: input.to_owned(),
-            });
+            return Err(RoutingError::AllExcluded { input: echo(input) });
         }
     }
     Ok(ModelRequest { chain, excluded })

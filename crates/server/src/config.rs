@@ -59,6 +59,8 @@ pub struct Config {
     pub log: LogConfig,
     pub billing: BillingConfig,
     pub governance: crate::governance::GovernanceConfig,
+    /// Timeouts and limits of the HTTP edge, and bounds on the work of one request.
+    pub server: crate::edge::ServerConfig,
     /// Per provider: base URL override and the gateway's own (PTB) credentials.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// The web dashboard's sessions (`[dashboard]`).
@@ -137,6 +139,7 @@ impl Default for Config {
             log: LogConfig::default(),
             billing: BillingConfig::default(),
             governance: Default::default(),
+            server: crate::edge::ServerConfig::default(),
             providers: BTreeMap::new(),
             dashboard: crate::dashboard::DashboardConfig::default(),
         }
@@ -240,6 +243,8 @@ impl Config {
                 _ => {
                     if let Some(p) = rest.strip_prefix("PROVIDER_") {
                         self.apply_provider_env(p, &value);
+                    } else if let Some(f) = rest.strip_prefix("SERVER_") {
+                        self.server.apply_env(f, &value)?;
                     }
                 }
             }
@@ -310,6 +315,7 @@ impl Config {
                 ),
             ));
         }
+        self.server.validate()?;
         if self.log.batch_size == 0 || self.log.capacity == 0 {
             return Err(invalid(
                 "log",

@@ -11,6 +11,7 @@ pub mod billing;
 pub mod config;
 pub mod credits;
 pub mod dashboard;
+pub mod edge;
 pub mod error;
 pub mod governance;
 pub mod journal;
@@ -22,7 +23,6 @@ pub mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use switchyard_registry::Registry;
 use switchyard_store::{LogWriter, LogWriterConfig, MasterKey, Store};
 
@@ -91,6 +91,8 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError>
 pub struct Gateway {
     pub state: Arc<AppState>,
     pub addr: std::net::SocketAddr,
+    /// The open-file limit in force (raised to the hard limit at bind).
+    pub fd_limit: Option<u64>,
     listener: TcpListener,
 }
 
@@ -108,6 +110,7 @@ impl Gateway {
         registry: Arc<Registry>,
         store: Arc<dyn Store>,
     ) -> Result<Gateway, StartupError> {
+        let fd_limit = edge::raise_fd_limit();
         let instance = uuid::Uuid::now_v7().to_string();
         let (journal, orphans) = Journal::open(&config.data_dir.join("journal"), &instance)?;
         let journal = Arc::new(journal);
@@ -138,8 +141,14 @@ impl Gateway {
         Ok(Gateway {
             state,
             addr,
+            fd_limit,
             listener,
         })
+    }
+
+    /// Connections served at once: `server.max_connections`, lowered to fit the file limit.
+    pub fn max_connections(&self) -> usize {
+        edge::max_connections(self.state.config.server.max_connections, self.fd_limit)
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests, commits the log and
@@ -151,14 +160,8 @@ impl Gateway {
         let state = self.state.clone();
         let maintenance = tokio::spawn(maintain(state.clone()));
         let app = routes::router(state.clone());
-        // Answers are small writes; without TCP_NODELAY, Nagle's algorithm can hold one back
-        // waiting for the client's delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let limits = edge::EdgeLimits::new(&state.config, self.fd_limit);
+        edge::serve(self.listener, app, limits, shutdown).await?;
         // Requests run in tasks of their own; each ends with its settlement and log row.
         for _ in 0..300 {
             if state.metrics.in_flight.get() <= 0 {

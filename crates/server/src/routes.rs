@@ -1,5 +1,9 @@
 //! The HTTP surface. Every `/v1` route except the explicit open list authenticates inside its
 //! handler with the gateway key; `/admin` routes need the admin token.
+//!
+//! Every error has the one shape (`crate::error`): an unknown route is the fallback's 404, and
+//! the [`one_error_shape`] layer rewrites what the framework answers by itself (405 with its
+//! `Allow` header, extractor rejections) so that no plain-text or empty error body leaves.
 
 use std::sync::Arc;
 
@@ -20,7 +24,7 @@ static CHAT: std::sync::LazyLock<Arc<crate::pipeline::chat::Chat>> =
     std::sync::LazyLock::new(|| Arc::new(crate::pipeline::chat::Chat));
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/health", get(health))
@@ -28,7 +32,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::admin::router())
         .merge(crate::dashboard::router(state.clone()))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    // Outside the routes: a layer on them would run before the method router adds `Allow`.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::map_response(one_error_shape))
 }
 
 async fn chat(
@@ -121,6 +129,57 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
         })
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+/// Longest framework rejection text carried over into the error message.
+const MAX_REJECTION_TEXT: usize = 1024;
+
+/// Gives an error that is not already JSON (a framework rejection) the one error shape, keeping
+/// its status (see [`ApiError::framework`]) and headers such as `Allow`.
+async fn one_error_shape(res: Response) -> Response {
+    // JSON errors are ours already; HTML ones are the dashboard's pages (a sign-in form with
+    // its message), made on purpose. Framework rejections are plain text or empty.
+    let shaped_by_us = res
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if res.status().as_u16() < 400 || shaped_by_us {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = match parts.status {
+        StatusCode::METHOD_NOT_ALLOWED => crate::error::ApiError::MethodNotAllowed {
+            allow: parts
+                .headers
+                .get(http::header::ALLOW)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned(),
+        },
+        status => {
+            let message = if text.is_empty() {
+                status
+                    .canonical_reason()
+                    .unwrap_or("request rejected")
+                    .to_owned()
+            } else {
+                text
+            };
+            crate::error::ApiError::framework(status.as_u16(), message)
+        }
+    };
+    let mut shaped = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_TYPE && name != http::header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
 }
 
 async fn not_found() -> Response {

@@ -59,7 +59,13 @@ pub fn run(args: ServeArgs, registry: Option<PathBuf>) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        tracing::info!(addr = %gateway.addr, models = gateway.state.registry.models().len(), "switchyard listening");
+        tracing::info!(
+            addr = %gateway.addr,
+            models = gateway.state.registry.models().len(),
+            fd_limit = %gateway.fd_limit.map_or_else(|| "unknown".to_owned(), |n| n.to_string()),
+            max_connections = gateway.max_connections(),
+            "switchyard listening"
+        );
         match gateway.serve(switchyard_server::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

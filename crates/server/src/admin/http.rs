@@ -104,7 +104,11 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/admin/orgs/{org}/logs", get(logs))
         .route("/admin/orgs/{org}/spend", get(spend))
+        .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }
+
+/// Largest admin request body (JSON documents of a few fields; a provider key file at most).
+const ADMIN_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 fn admin(state: &AppState) -> Admin<'_> {
     Admin::new(state.store.as_ref(), &state.registry)
@@ -113,6 +117,11 @@ fn admin(state: &AppState) -> Admin<'_> {
 /// A JSON body, with serde's message (which names the field, never a value) on failure.
 fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::PayloadTooLarge {
+                limit: ADMIN_BODY_LIMIT,
+            };
+        }
         ApiError::bad_request(
             format!("could not read the request body: {}", e.body_text()),
             None,

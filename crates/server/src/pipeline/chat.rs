@@ -99,7 +99,7 @@ impl FrontDoor for Chat {
         ctx: &RequestCtx,
         keys: &OrgKeys,
     ) -> Result<Vec<PlannedAttempt<'s>>, ApiError> {
-        plan::plan(&state.registry, &ctx.model, keys)
+        plan::plan(&state.registry, &ctx.model, keys, &state.config.server)
     }
 
     fn usage_bound(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use switchyard_cost::{Pricing, TierSpec};
 use switchyard_registry::{DeploymentConfig, Endpoint, Provider, Registry};
-use switchyard_routing::{build_attempts, parse_model_string, Availability, Route};
+use switchyard_routing::{build_attempts_with, parse_model_string_with, Availability, Route};
 use switchyard_store::{BillingMode, ProviderKey};
 
 use crate::error::ApiError;
@@ -128,16 +128,28 @@ fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoin
     }
 }
 
-/// The ordered attempts for a model string.
+/// The ordered attempts for a model string, within the server's bounds
+/// (`server.max_models_per_chain`: a longer chain is a 400; `server.max_attempts_per_request`:
+/// a longer plan is cut, every chain entry's first choice kept).
 pub fn plan<'r>(
     registry: &'r Registry,
     model: &str,
     org: &OrgKeys,
+    server: &crate::edge::ServerConfig,
 ) -> Result<Vec<PlannedAttempt<'r>>, ApiError> {
-    let request = parse_model_string(registry, model)?;
+    let limits = server.routing_limits();
+    let request = parse_model_string_with(registry, model, &limits)?;
     // Lifecycle dates are UTC days: a model retired "on 2026-12-01" is gone from 00:00 UTC.
     let today = time::OffsetDateTime::now_utc().date();
-    let attempts = build_attempts(registry, &request, &org.availability, today)?;
+    let planned = build_attempts_with(registry, &request, &org.availability, today, &limits)?;
+    if planned.omitted > 0 {
+        tracing::debug!(
+            omitted = planned.omitted,
+            kept = planned.attempts.len(),
+            "attempts cut at server.max_attempts_per_request"
+        );
+    }
+    let attempts = planned.attempts;
     let mut out = Vec::with_capacity(attempts.len());
     for a in &attempts {
         let billing = match &a.billing {
