@@ -12,12 +12,14 @@ pub mod diff;
 mod lifecycle;
 mod load;
 mod registry;
+pub mod secret;
 mod spec;
 mod types;
 
 pub use lifecycle::{parse_date, Lifecycle, LifecycleStatus, Retirement};
 pub use load::{RegistryErrors, RegistryIssue};
 pub use registry::{Registry, Unpriced};
+pub use secret::Secret;
 
 /// A file of the embedded registry folder by its relative path (e.g. `acknowledged.toml`).
 pub fn embedded_file(path: &str) -> Option<&'static str> {

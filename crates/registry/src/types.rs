@@ -232,8 +232,11 @@ impl Model {
     }
 }
 
-/// Provider settings of one deployment, after inheritance.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// Provider settings of one deployment, after inheritance; also a BYOK key's settings (the
+/// store keeps it as JSON in clear) and the gateway's own per-provider settings. One type, so
+/// a key's config merges over a deployment's field by field.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DeploymentConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,

@@ -80,9 +80,9 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_models: 10,
-            // Above the widest model's expansion today (kimi-k3: 19 attempts with every
-            // provider billable), so a cap only cuts what a chain adds past that.
-            max_attempts: 32,
+            // Below the widest model's expansion (kimi-k3: 19 attempts with every provider
+            // billable): the plan is cut, keeping each chain entry's first choice, not refused.
+            max_attempts: 10,
         }
     }
 }

@@ -159,9 +159,20 @@ fn a_widely_served_model_does_not_crowd_out_the_fallback_after_it() {
         plan.omitted,
         full.attempts.len()
     );
-    assert!(
-        Limits::default().max_attempts >= n,
-        "the default cap keeps every model whole"
+    // The default cap (10) is below the widest expansion: the chain is cut, not refused, and
+    // the fallback after the wide model still gets its attempt.
+    let default = build_attempts_with(&r, &req, &avail, TODAY, &Limits::default()).unwrap();
+    assert_eq!(
+        default.attempts.len(),
+        Limits::default().max_attempts.min(n + 1)
+    );
+    assert_eq!(
+        default.attempts.last().unwrap().provider_model_id,
+        "my-finetune"
+    );
+    assert_eq!(
+        default.omitted + default.attempts.len(),
+        full.attempts.len()
     );
 }
 

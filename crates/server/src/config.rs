@@ -113,6 +113,21 @@ pub struct ProviderConfig {
     pub api_version: Option<String>,
 }
 
+/// The config file's provider table is an edge: its settings become the one deployment-config
+/// type here (its `base_url` is the deployment's `base_uri`).
+impl From<&ProviderConfig> for switchyard_registry::DeploymentConfig {
+    fn from(p: &ProviderConfig) -> Self {
+        switchyard_registry::DeploymentConfig {
+            region: p.region.clone(),
+            project_id: p.project_id.clone(),
+            resource_name: p.resource_name.clone(),
+            deployment_name: p.deployment_name.clone(),
+            base_uri: p.base_url.clone(),
+            api_version: p.api_version.clone(),
+        }
+    }
+}
+
 impl ProviderConfig {
     /// Whether the gateway holds credentials for this provider (PTB possible).
     pub fn has_credentials(&self) -> bool {

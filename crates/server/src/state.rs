@@ -125,14 +125,7 @@ impl CommitListener for Accounting {
 }
 
 fn ptb_credentials(key: &str, p: &ProviderConfig) -> Result<Option<PtbCredentials>, StartupError> {
-    let config = DeploymentConfig {
-        region: p.region.clone(),
-        project_id: p.project_id.clone(),
-        resource_name: p.resource_name.clone(),
-        deployment_name: p.deployment_name.clone(),
-        base_uri: p.base_url.clone(),
-        api_version: p.api_version.clone(),
-    };
+    let config = DeploymentConfig::from(p);
     let err = |message: String| StartupError::Provider {
         provider: key.to_owned(),
         message,
@@ -253,10 +246,7 @@ pub fn byok_credentials(
     secret: &ProviderSecret,
 ) -> Result<(Credentials, Option<ServiceAccount>), String> {
     Ok(match secret {
-        ProviderSecret::ApiKey(k) => (
-            Credentials::ApiKey(Secret::new(k.expose().to_owned())),
-            None,
-        ),
+        ProviderSecret::ApiKey(k) => (Credentials::ApiKey(k.clone()), None),
         ProviderSecret::Aws {
             access_key_id,
             secret_access_key,
@@ -264,19 +254,14 @@ pub fn byok_credentials(
         } => (
             Credentials::Aws {
                 access_key_id: access_key_id.expose().to_owned(),
-                secret_access_key: Secret::new(secret_access_key.expose().to_owned()),
-                session_token: session_token
-                    .as_ref()
-                    .map(|s| Secret::new(s.expose().to_owned())),
+                secret_access_key: secret_access_key.clone(),
+                session_token: session_token.clone(),
             },
             None,
         ),
         ProviderSecret::ServiceAccount(json) => {
             let sa = ServiceAccount::from_json(json.expose()).map_err(|e| e.to_string())?;
-            (
-                Credentials::GoogleServiceAccount(Secret::new(json.expose().to_owned())),
-                Some(sa),
-            )
+            (Credentials::GoogleServiceAccount(json.clone()), Some(sa))
         }
     })
 }

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use switchyard_server::config::ProviderConfig;
-use switchyard_store::{ProviderKeyConfig, ProviderSecret, Secret};
+use switchyard_store::{DeploymentConfig, ProviderSecret, Secret};
 
 const PROJECT: &str = "switchyard-test";
 
@@ -51,9 +51,9 @@ async fn byok_org(s: &Setup) -> TestOrg {
         &org,
         "vertex",
         secret,
-        ProviderKeyConfig {
+        DeploymentConfig {
             project_id: Some(PROJECT.into()),
-            ..ProviderKeyConfig::default()
+            ..DeploymentConfig::default()
         },
     )
     .await;

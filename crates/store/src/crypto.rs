@@ -15,44 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::error::StoreError;
 use crate::types::SecretKind;
 
-/// A string that must never reach a log: `Debug` and `Display` print `[REDACTED]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    /// The secret value, for the one place that needs it (an upstream request).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Self {
-        Self(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Self(s.to_owned())
-    }
-}
+pub use switchyard_registry::Secret;
 
 /// The secret part of a BYOK provider key. Only this is encrypted; the
 /// non-secret config (region, project, …) is stored in clear.
@@ -207,18 +170,18 @@ impl MasterKey {
             .ok()?;
         let p: Plain<'_> = serde_json::from_slice(&plain).ok()?;
         Some(match p {
-            Plain::ApiKey { key } => ProviderSecret::ApiKey(Secret(key.into_owned())),
+            Plain::ApiKey { key } => ProviderSecret::ApiKey(Secret::new(key.into_owned())),
             Plain::Aws {
                 access_key_id,
                 secret_access_key,
                 session_token,
             } => ProviderSecret::Aws {
-                access_key_id: Secret(access_key_id.into_owned()),
-                secret_access_key: Secret(secret_access_key.into_owned()),
-                session_token: session_token.map(|t| Secret(t.into_owned())),
+                access_key_id: Secret::new(access_key_id.into_owned()),
+                secret_access_key: Secret::new(secret_access_key.into_owned()),
+                session_token: session_token.map(|t| Secret::new(t.into_owned())),
             },
             Plain::ServiceAccount { json } => {
-                ProviderSecret::ServiceAccount(Secret(json.into_owned()))
+                ProviderSecret::ServiceAccount(Secret::new(json.into_owned()))
             }
         })
     }
@@ -270,7 +233,7 @@ pub(crate) fn generate_gateway_key() -> (Secret, [u8; 32], String) {
     let plaintext = format!("{GATEWAY_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = hash_gateway_key(&plaintext);
     let prefix = plaintext[..DISPLAY_PREFIX_LEN].to_owned();
-    (Secret(plaintext), hash, prefix)
+    (Secret::new(plaintext), hash, prefix)
 }
 
 #[cfg(test)]

@@ -43,9 +43,9 @@ pub use postgres::{PgOptions, PgStore};
 pub use sessions::SessionStore;
 pub use sqlite::{SqliteOptions, SqliteStore, SQLITE_FILE};
 pub use types::{
-    AuthedKey, Balance, BatchOutcome, BillingMode, Debit, GatewayKey, KeyId, Lease, LeaseGrant,
-    LeaseRequest, LeaseSnapshot, LedgerCursor, LedgerEntry, LedgerKind, LedgerPage, LogQuery,
-    LogRow, NewGatewayKey, NewProviderKey, Org, OrgAudit, OrgId, ProviderKey, ProviderKeyConfig,
+    AuthedKey, Balance, BatchOutcome, BillingMode, Debit, DeploymentConfig, GatewayKey, KeyId,
+    Lease, LeaseGrant, LeaseRequest, LeaseSnapshot, LedgerCursor, LedgerEntry, LedgerKind,
+    LedgerPage, LogQuery, LogRow, NewGatewayKey, NewProviderKey, Org, OrgAudit, OrgId, ProviderKey,
     ProviderKeyId, ProviderKeyInfo, SecretKind, SpendRow,
 };
 

@@ -91,22 +91,9 @@ pub struct AuthedKey {
     pub org: Org,
 }
 
-/// Non-secret per-key provider settings (stored as JSON in clear).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProviderKeyConfig {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_uri: Option<String>,
-}
+/// Non-secret per-key provider settings (stored as JSON in clear): the registry's deployment
+/// config, so a key's settings merge over an endpoint's field by field.
+pub use switchyard_registry::DeploymentConfig;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,7 +130,7 @@ pub struct NewProviderKey {
     /// Optional name, so one org can hold several keys for a provider
     /// (addressed as `model/provider/<key name>`).
     pub key_name: Option<String>,
-    pub config: ProviderKeyConfig,
+    pub config: DeploymentConfig,
     pub secret: ProviderSecret,
 }
 
@@ -154,7 +141,7 @@ pub struct ProviderKeyInfo {
     pub org_id: OrgId,
     pub provider: String,
     pub key_name: Option<String>,
-    pub config: ProviderKeyConfig,
+    pub config: DeploymentConfig,
     pub secret_kind: SecretKind,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

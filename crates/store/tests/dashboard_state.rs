@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::Harness;
 use switchyard_store::sessions::NewSession;
-use switchyard_store::{LogRow, NewProviderKey, ProviderKeyConfig, ProviderSecret, Secret};
+use switchyard_store::{DeploymentConfig, LogRow, NewProviderKey, ProviderSecret, Secret};
 use time::{Duration, OffsetDateTime};
 
 fn rows(org: switchyard_store::OrgId, n: usize) -> Vec<LogRow> {
@@ -115,7 +115,7 @@ async fn key_hints_follow_their_key(h: Arc<Harness>) {
                 org_id: org.id,
                 provider: "openai".into(),
                 key_name: name.map(str::to_owned),
-                config: ProviderKeyConfig::default(),
+                config: DeploymentConfig::default(),
                 secret: ProviderSecret::ApiKey(Secret::new("sk-0123456789abcd")),
             })
             .await

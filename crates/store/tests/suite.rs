@@ -132,7 +132,7 @@ fn openai_key(org: OrgId, name: Option<&str>, secret: &str) -> NewProviderKey {
         org_id: org,
         provider: "openai".to_owned(),
         key_name: name.map(str::to_owned),
-        config: ProviderKeyConfig::default(),
+        config: DeploymentConfig::default(),
         secret: ProviderSecret::ApiKey(secret.into()),
     }
 }
@@ -153,7 +153,7 @@ async fn provider_keys_round_trip_and_upsert(h: Arc<Harness>) {
         org_id: org,
         provider: "bedrock".to_owned(),
         key_name: Some("eu".to_owned()),
-        config: ProviderKeyConfig {
+        config: DeploymentConfig {
             region: Some("eu-west-1".to_owned()),
             ..Default::default()
         },
@@ -170,7 +170,7 @@ async fn provider_keys_round_trip_and_upsert(h: Arc<Harness>) {
         org_id: org,
         provider: "vertex".to_owned(),
         key_name: None,
-        config: ProviderKeyConfig {
+        config: DeploymentConfig {
             region: Some("us-central1".to_owned()),
             project_id: Some("proj-1".to_owned()),
             ..Default::default()
@@ -182,7 +182,7 @@ async fn provider_keys_round_trip_and_upsert(h: Arc<Harness>) {
         org_id: org,
         provider: "azure".to_owned(),
         key_name: Some("east".to_owned()),
-        config: ProviderKeyConfig {
+        config: DeploymentConfig {
             resource_name: Some("my-res".to_owned()),
             deployment_name: Some("gpt4o".to_owned()),
             api_version: Some("2024-10-21".to_owned()),

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use switchyard_server::Config;
-use switchyard_store::{NewProviderKey, OrgId, ProviderKeyConfig, ProviderSecret, Secret, Store};
+use switchyard_store::{DeploymentConfig, NewProviderKey, OrgId, ProviderSecret, Secret, Store};
 
 #[derive(Parser)]
 #[command(about = "Create and check the benchmark's orgs and keys")]
@@ -72,7 +72,7 @@ async fn init(data_dir: PathBuf, byok_key: String, credits_usd: i64) -> Result<(
             org_id: byok.id,
             provider: "openai".into(),
             key_name: None,
-            config: ProviderKeyConfig::default(),
+            config: DeploymentConfig::default(),
             secret: ProviderSecret::ApiKey(Secret::new(byok_key)),
         })
         .await?;

@@ -1,10 +1,8 @@
 //! Credentials that never print ([`Secret`]) and scrubbing of credential-looking text.
 
-use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
-use serde::{Deserialize, Serialize, Serializer};
 
 /// Removes anything that looks like a credential from text that will be logged or returned:
 /// bearer tokens, provider key formats, `key=` style query parameters, AWS signatures and
@@ -61,51 +59,8 @@ pub fn scrub_known<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -
     scrub(&out)
 }
 
-/// A credential. `Debug`, `Display` and `Serialize` never show it; only [`Secret::expose`] does,
-/// at the one place a header is built.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(s: String) -> Secret {
-        Secret(s)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Secret {
-        Secret(s.to_owned())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[REDACTED]")
-    }
-}
+/// The workspace's one credential type (defined with the registry, the leaf crate).
+pub use switchyard_registry::Secret;
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 use switchyard_registry::{AuthStyle, ConfigField, Registry};
-use switchyard_store::{NewProviderKey, OrgId, ProviderKeyConfig, ProviderSecret, Secret};
+use switchyard_store::{DeploymentConfig, NewProviderKey, OrgId, ProviderSecret, Secret};
 
 use super::service::AdminError;
 
@@ -237,7 +237,7 @@ pub(crate) fn validate(
             ProviderSecret::ApiKey(Secret::new(key))
         }
     };
-    let config = ProviderKeyConfig {
+    let config = DeploymentConfig {
         region: clean(region),
         project_id,
         resource_name: clean(resource_name),

@@ -10,7 +10,7 @@ use switchyard_providers::adapter::{Credentials, Target};
 use switchyard_providers::error::{ErrorKind, ProviderError, Secret};
 use switchyard_providers::google::auth::ServiceAccount;
 use switchyard_registry::DeploymentConfig;
-use switchyard_store::{ProviderKey, ProviderKeyConfig};
+use switchyard_store::ProviderKey;
 use tokio::sync::oneshot;
 
 use super::answer::{self, Finish};
@@ -303,17 +303,9 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> Vec<u8> {
 fn key_config(
     state: &AppState,
     provider: &str,
-    from_key: Option<&ProviderKeyConfig>,
+    from_key: Option<&DeploymentConfig>,
 ) -> DeploymentConfig {
-    let mut c = DeploymentConfig::default();
-    if let Some(k) = from_key {
-        c.region = k.region.clone();
-        c.project_id = k.project_id.clone();
-        c.resource_name = k.resource_name.clone();
-        c.deployment_name = k.deployment_name.clone();
-        c.api_version = k.api_version.clone();
-        c.base_uri = k.base_uri.clone();
-    }
+    let mut c = from_key.cloned().unwrap_or_default();
     if c.base_uri.is_none() {
         c.base_uri = state.base_urls.get(provider).cloned();
     }

@@ -24,8 +24,8 @@ use switchyard_registry::{Endpoint, Registry};
 use switchyard_server::config::ProviderConfig;
 use switchyard_server::{AppState, Config, Gateway};
 use switchyard_store::{
-    Balance, LedgerCursor, LedgerEntry, LedgerKind, LedgerPage, LogQuery, LogRow, MasterKey,
-    NewProviderKey, OrgId, ProviderKeyConfig, ProviderSecret, Secret, SqliteStore, Store,
+    Balance, DeploymentConfig, LedgerCursor, LedgerEntry, LedgerKind, LedgerPage, LogQuery, LogRow,
+    MasterKey, NewProviderKey, OrgId, ProviderSecret, Secret, SqliteStore, Store,
 };
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -790,7 +790,7 @@ impl TestGateway {
         org: &TestOrg,
         provider: &str,
         secret: ProviderSecret,
-        config: ProviderKeyConfig,
+        config: DeploymentConfig,
     ) {
         self.store
             .set_provider_key(&NewProviderKey {
@@ -810,7 +810,7 @@ impl TestGateway {
             org,
             provider,
             ProviderSecret::ApiKey(Secret::new(key)),
-            ProviderKeyConfig::default(),
+            DeploymentConfig::default(),
         )
         .await;
     }
@@ -825,9 +825,9 @@ impl TestGateway {
             org,
             "bedrock",
             secret,
-            ProviderKeyConfig {
+            DeploymentConfig {
                 region: region.map(str::to_owned),
-                ..ProviderKeyConfig::default()
+                ..DeploymentConfig::default()
             },
         )
         .await;
