@@ -174,10 +174,12 @@ fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// A request the fake upstream answers at once (its tags from `SLOW_TAGS` on are slow).
 fn chat_body(tag: u64) -> Value {
+    let fast = tag % SLOW_TAGS;
     json!({
         "model": "gpt-4o-mini/openai",
-        "messages": [{"role": "user", "content": format!("Say hello. [trust-tag:{tag}]")}],
+        "messages": [{"role": "user", "content": format!("Say hello {tag}. [trust-tag:{fast}]")}],
         "max_tokens": 64,
     })
 }
@@ -223,9 +225,13 @@ async fn load(
         let key = key.to_owned();
         let permit = gate.clone().acquire_owned().await.unwrap();
         tasks.push(tokio::spawn(async move {
-            let (status, _, _) =
+            let (status, _, body) =
                 post(&addr, "/v1/chat/completions", &key, &chat_body(tag), &[]).await;
             drop(permit);
+            // 0: no connection (the killed instance).
+            if ![0, 200, 402].contains(&status) {
+                eprintln!("request {tag} to instance {i}: {status} {body}");
+            }
             (tag, i, status)
         }));
     }
