@@ -5,9 +5,10 @@
 //! briefly, so a client hammering with a bad key does not hammer the database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
-use switchyard_store::{hash_gateway_key, AuthedKey, Store};
+use switchyard_store::{hash_gateway_key, AuthedKey, KeyId, OrgId, Store};
 
 use crate::error::ApiError;
 
@@ -22,6 +23,9 @@ type Entries = HashMap<[u8; 32], (Option<Arc<AuthedKey>>, Instant)>;
 #[derive(Default)]
 pub struct AuthCache {
     entries: RwLock<Entries>,
+    /// Bumped by every invalidation: a lookup that began before one does not cache its
+    /// (possibly stale) answer.
+    generation: AtomicU64,
 }
 
 impl AuthCache {
@@ -55,6 +59,7 @@ impl AuthCache {
                     .ok_or(ApiError::Unauthorized("invalid gateway key"));
             }
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let found = store
             .lookup_gateway_key_hash(hash)
             .await
@@ -64,12 +69,30 @@ impl AuthCache {
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        entries.insert(hash, (found.clone(), now));
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(hash, (found.clone(), now));
+        }
         found.ok_or(ApiError::Unauthorized("invalid gateway key"))
     }
 
-    /// Forgets every cached key (after an admin revokes one on this instance).
+    /// Forgets every cached key.
     pub fn clear(&self) {
-        self.entries.write().expect("auth cache lock").clear();
+        self.retain(|_| false);
+    }
+
+    /// Forgets one key (revoked).
+    pub fn forget_key(&self, id: KeyId) {
+        self.retain(|k| k.is_none_or(|k| k.key.id != id));
+    }
+
+    /// Forgets an org's keys (its settings or policies changed).
+    pub fn forget_org(&self, org: OrgId) {
+        self.retain(|k| k.is_none_or(|k| k.org.id != org));
+    }
+
+    fn retain(&self, keep: impl Fn(Option<&AuthedKey>) -> bool) {
+        let mut entries = self.entries.write().expect("auth cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.retain(|_, (k, _)| keep(k.as_deref()));
     }
 }

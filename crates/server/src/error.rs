@@ -91,6 +91,13 @@ pub enum ApiError {
     /// keeps every error in one shape); `status` is one of [`FRAMEWORK_STATUSES`].
     #[error("{message}")]
     Framework { status: u16, message: String },
+    /// A rate-limit policy of the org, the key or the request refused: no upstream call was
+    /// made. `Retry-After` says when one can pass.
+    #[error("rate limit exceeded: policy {policy}; retry after {retry_after_secs} s")]
+    RateLimited {
+        policy: String,
+        retry_after_secs: u64,
+    },
 }
 
 /// The statuses a [`ApiError::Framework`] error keeps; others become 400 (4xx) or 500.
@@ -100,6 +107,7 @@ pub const FRAMEWORK_STATUSES: &[u16] = &[400, 404, 405, 413, 431, 500];
 /// the type, so listed here for the catalogue; a test checks the source has no others).
 pub const HANDLER_CODES: &[(&str, u16)] = &[
     ("invalid_request", 400),
+    ("invalid_policy", 400),
     ("org_exists", 400),
     ("unknown_route", 404),
     ("org_not_found", 404),
@@ -148,6 +156,7 @@ impl ApiError {
             ApiError::BodyTimeout { .. } => 408,
             ApiError::TooManyConnections => 503,
             ApiError::Framework { status, .. } => *status,
+            ApiError::RateLimited { .. } => 429,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -162,6 +171,7 @@ impl ApiError {
             | ApiError::HeadersTooLarge { .. }
             | ApiError::BodyTimeout { .. } => "invalid_request_error",
             ApiError::TooManyConnections => "server_error",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Framework { status, .. } if *status >= 500 => "server_error",
             ApiError::Framework { status: 404, .. } => "not_found_error",
             ApiError::Framework { .. } => "invalid_request_error",
@@ -204,6 +214,8 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::BodyTimeout { .. } => "body_timeout",
             ApiError::TooManyConnections => "too_many_connections",
+            // Not `rate_limited`, which means every upstream attempt was limited.
+            ApiError::RateLimited { .. } => "rate_limit_exceeded",
             ApiError::Framework { status, .. } => match status {
                 404 => "unknown_route",
                 405 => "method_not_allowed",
@@ -354,6 +366,14 @@ impl IntoResponse for ApiError {
                 res.headers_mut()
                     .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                res.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from((*retry_after_secs).max(1)),
+                );
+            }
             _ => {}
         }
         if let ApiError::Upstream {
@@ -414,6 +434,10 @@ impl ApiError {
                 secs: 0,
             },
             ApiError::TooManyConnections,
+            ApiError::RateLimited {
+                policy: String::new(),
+                retry_after_secs: 0,
+            },
         ];
         for e in &fixed {
             // Variants whose code is data are catalogued below from where that data comes.
@@ -432,7 +456,8 @@ impl ApiError {
                 | ApiError::InvalidPathEncoding
                 | ApiError::HeadersTooLarge { .. }
                 | ApiError::BodyTimeout { .. }
-                | ApiError::TooManyConnections => out.push((e.code(), e.status().as_u16())),
+                | ApiError::TooManyConnections
+                | ApiError::RateLimited { .. } => out.push((e.code(), e.status().as_u16())),
             }
         }
         out.extend_from_slice(HANDLER_CODES);

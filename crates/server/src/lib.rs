@@ -138,6 +138,7 @@ impl Gateway {
         let state = Arc::new(AppState::new(
             config, registry, store, log, credits, journal,
         )?);
+        tokio::spawn(state::listen_invalidations(Arc::downgrade(&state)));
         Ok(Gateway {
             state,
             addr,

@@ -82,6 +82,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// For components that register their own metrics (governance).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition, plus the log writer's own counters.
     pub fn encode(&self, extra: &[(&str, &str, u64)]) -> String {
         let mut out = String::new();

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// Routes that need no key: health checks, metrics scraping and the public model list.
-pub const OPEN_ROUTES: &[&str] = &["/health", "/metrics", "/v1/models"];
+pub const OPEN_ROUTES: &[&str] = &["/health", "/health/ready", "/metrics", "/v1/models"];
 
 /// The unified front door (stateless; shared by every request).
 static CHAT: std::sync::LazyLock<Arc<crate::pipeline::chat::Chat>> =
@@ -28,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
         .route("/health", get(health))
+        .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .merge(crate::admin::router())
         .merge(crate::dashboard::router(state.clone()))
@@ -55,6 +56,36 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         "log_queue": state.log.queued(),
     });
     (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// For load balancers: 200 when the store and (if configured) Redis answer, else 503. A
+/// gateway whose Redis is down still serves (rate limits and cache fail open), but a balancer
+/// should prefer an instance that sees the shared state.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    let timeout = std::time::Duration::from_secs(2);
+    let store = match tokio::time::timeout(timeout, state.store.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    let redis = state.governance.ready().await.map_err(|e| e.to_string());
+    let ok = store.is_ok() && redis.is_ok();
+    let show = |r: &Result<(), String>| match r {
+        Ok(()) => json!("ok"),
+        Err(e) => json!(e),
+    };
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "store": show(&store),
+        "redis": if state.config.redis_url.is_some() { show(&redis) } else { json!("not configured") },
+        "governance": state.governance.mode(),
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

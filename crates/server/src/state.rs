@@ -15,6 +15,7 @@ use switchyard_store::{
 use crate::auth::AuthCache;
 use crate::config::{Config, ProviderConfig};
 use crate::credits::Credits;
+use crate::governance::{Governance, Invalidation};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 use crate::pipeline::plan::OrgKeys;
@@ -83,6 +84,8 @@ pub struct AppState {
     /// Provider → base URL override from config, applied to BYOK and PTB alike.
     pub base_urls: HashMap<String, String>,
     pub dashboard: crate::dashboard::DashboardState,
+    /// Rate limits, the response cache and the invalidation bus (Redis when configured).
+    pub governance: Governance,
     org_keys: RwLock<HashMap<OrgId, (Arc<OrgKeys>, Instant)>>,
 }
 
@@ -103,6 +106,8 @@ pub enum StartupError {
     MasterKey(String),
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    #[error("governance: {0}")]
+    Governance(#[from] crate::governance::GovernanceError),
 }
 
 /// Hears of each committed log batch: the credit accounts release the committed debits from
@@ -199,7 +204,12 @@ impl AppState {
                 ptb.insert(key.clone(), c);
             }
         }
+        // Needs the runtime (the Redis bus spawns its subscriber); never waits for Redis.
+        let governance = Governance::new(&config.governance, config.redis_url.as_deref())?;
+        let mut metrics = Metrics::default();
+        governance.metrics.register(metrics.registry_mut());
         Ok(AppState {
+            governance,
             config,
             registry,
             store,
@@ -208,7 +218,7 @@ impl AppState {
             journal,
             http,
             auth: AuthCache::default(),
-            metrics: Metrics::default(),
+            metrics,
             google_tokens,
             ptb,
             base_urls,
@@ -235,9 +245,45 @@ impl AppState {
         Ok(keys)
     }
 
-    /// Drops cached keys of an org (after an admin change on this instance).
+    /// Drops cached keys of an org.
     pub fn forget_org_keys(&self, org: OrgId) {
         self.org_keys.write().expect("keys lock").remove(&org);
+    }
+
+    /// After an admin change: tells every instance (this one at once, the others through the
+    /// bus) to drop what the change made stale.
+    pub async fn invalidate(&self, msg: Invalidation) {
+        if !self.governance.bus.publish(msg).await {
+            tracing::warn!("invalidation not published to other instances: they catch up when their caches expire (30 s)");
+        }
+    }
+
+    /// Drops what one invalidation made stale. Keys carry their org's and their own stored
+    /// policies, so a policy change drops the org's cached keys.
+    pub fn apply_invalidation(&self, msg: &Invalidation) {
+        match msg {
+            Invalidation::GatewayKeyRevoked { key_id } => self.auth.forget_key(*key_id),
+            Invalidation::ProviderKeysChanged { org_id } => self.forget_org_keys(*org_id),
+            Invalidation::PolicyChanged { org_id, .. } | Invalidation::OrgChanged { org_id } => {
+                self.auth.forget_org(*org_id);
+                self.forget_org_keys(*org_id);
+            }
+            Invalidation::Resync => {
+                self.auth.clear();
+                self.org_keys.write().expect("keys lock").clear();
+            }
+        }
+    }
+}
+
+/// Applies every invalidation the bus delivers until the state is gone.
+pub async fn listen_invalidations(state: std::sync::Weak<AppState>) {
+    let Some(mut sub) = state.upgrade().map(|s| s.governance.bus.subscribe()) else {
+        return;
+    };
+    while let Some(msg) = sub.recv().await {
+        let Some(state) = state.upgrade() else { return };
+        state.apply_invalidation(&msg);
     }
 }
 

@@ -19,6 +19,14 @@ pub trait KeyStore {
     fn revoke_gateway_key(&self, id: KeyId) -> BoxFut<'_, bool>;
     /// All keys of an org, revoked ones included (never hashes or plaintext).
     fn list_gateway_keys(&self, org: OrgId) -> BoxFut<'_, Vec<GatewayKey>>;
+    /// Sets a key's stored rate-limit policy list (`None` clears it) and its cache switch.
+    /// Returns false when the key does not exist.
+    fn set_gateway_key_governance<'a>(
+        &'a self,
+        id: KeyId,
+        policy: Option<&'a str>,
+        cache_enabled: bool,
+    ) -> BoxFut<'a, bool>;
 
     // --- BYOK provider keys
     /// Upsert on (org, provider, key name); the secret is encrypted with the master key.
@@ -61,6 +69,8 @@ macro_rules! impl_keys {
                         prefix,
                         created_at: $crate::types::now_micros(),
                         revoked_at: None,
+                        rate_limit_policy: None,
+                        cache_enabled: false,
                     };
                     sqlx::query(
                         "INSERT INTO gateway_keys (id, org_id, name, prefix, key_hash, created_at) \
@@ -92,7 +102,9 @@ macro_rules! impl_keys {
                 Box::pin(async move {
                     let row = sqlx::query(
                         "SELECT k.id, k.org_id, k.name, k.prefix, k.created_at, k.revoked_at, \
-                         o.name AS org_name, o.store_bodies, o.created_at AS org_created_at \
+                         k.rate_limit_policy, k.cache_enabled, \
+                         o.name AS org_name, o.store_bodies, o.created_at AS org_created_at, \
+                         o.rate_limit_policy AS org_rate_limit_policy \
                          FROM gateway_keys k JOIN orgs o ON o.id = k.org_id \
                          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
                     )
@@ -107,8 +119,30 @@ macro_rules! impl_keys {
                         name: r.try_get("org_name")?,
                         store_bodies: r.try_get("store_bodies")?,
                         created_at: $crate::types::from_us(r.try_get("org_created_at")?, "orgs")?,
+                        rate_limit_policy: r.try_get("org_rate_limit_policy")?,
                     };
                     Ok(Some($crate::AuthedKey { key, org }))
+                })
+            }
+
+            fn set_gateway_key_governance<'a>(
+                &'a self,
+                id: $crate::KeyId,
+                policy: Option<&'a str>,
+                cache_enabled: bool,
+            ) -> $crate::BoxFut<'a, bool> {
+                let this = self.clone();
+                let policy = policy.map(str::to_owned);
+                $crate::detach(async move {
+                    let done = sqlx::query(
+                        "UPDATE gateway_keys SET rate_limit_policy = $2, cache_enabled = $3 WHERE id = $1",
+                    )
+                    .bind(id.to_string())
+                    .bind(policy)
+                    .bind(cache_enabled)
+                    .execute(this.writer())
+                    .await?;
+                    Ok(done.rows_affected() > 0)
                 })
             }
 

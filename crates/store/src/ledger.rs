@@ -358,6 +358,12 @@ macro_rules! impl_ledger {
                     }
                     let org_s = org.to_string();
                     let mut tx = this.begin_write().await?;
+                    // Org row first, then the lease row: the order of `acquire_lease` (the
+                    // other order deadlocks on PostgreSQL).
+                    sqlx::query("UPDATE orgs SET leased_nanos = leased_nanos WHERE id = $1")
+                        .bind(&org_s)
+                        .execute(&mut *tx)
+                        .await?;
                     let left: Option<i64> = sqlx::query_scalar(
                         "UPDATE credit_leases SET amount_nanos = amount_nanos - $3 \
                          WHERE org_id = $1 AND instance_id = $2 AND amount_nanos >= $3 \

@@ -76,6 +76,9 @@ pub trait Store:
 
     /// Closes the connection pools (after the log writer has been shut down).
     fn close(&self) -> BoxFut<'_, ()>;
+
+    /// One trivial query: whether the database answers (readiness checks).
+    fn ping(&self) -> BoxFut<'_, ()>;
 }
 
 /// Runs a store operation in its own task and waits for it. Dropping the returned future only

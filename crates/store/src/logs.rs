@@ -131,6 +131,12 @@ macro_rules! impl_logs {
             ) -> $crate::Result<()> {
                 let org_s = org.to_string();
                 let total: i64 = debits.iter().map(|d| d.nanos).sum();
+                // Lock the org row before the lease row, the order `acquire_lease` takes them
+                // in: the other order deadlocks on PostgreSQL against a concurrent top-up.
+                sqlx::query("UPDATE orgs SET leased_nanos = leased_nanos WHERE id = $1")
+                    .bind(&org_s)
+                    .execute(&mut **tx)
+                    .await?;
                 let shrunk = sqlx::query(
                     "UPDATE credit_leases SET amount_nanos = amount_nanos - $3                      WHERE org_id = $1 AND instance_id = $2 AND amount_nanos >= $3",
                 )

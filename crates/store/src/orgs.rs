@@ -8,6 +8,8 @@ pub trait OrgStore {
     fn list_orgs(&self) -> BoxFut<'_, Vec<Org>>;
     /// Turns request/response body storage on or off for an org.
     fn set_store_bodies(&self, id: OrgId, store_bodies: bool) -> BoxFut<'_, ()>;
+    /// Sets (or with `None` clears) the org's stored rate-limit policy list.
+    fn set_org_rate_limit<'a>(&'a self, id: OrgId, policy: Option<&'a str>) -> BoxFut<'a, ()>;
 }
 
 macro_rules! impl_orgs {
@@ -25,6 +27,7 @@ macro_rules! impl_orgs {
                         name,
                         store_bodies: true,
                         created_at: $crate::types::now_micros(),
+                        rate_limit_policy: None,
                     };
                     sqlx::query(
                         "INSERT INTO orgs (id, name, store_bodies, balance_nanos, leased_nanos, created_at) \
@@ -75,6 +78,26 @@ macro_rules! impl_orgs {
                     let done = sqlx::query("UPDATE orgs SET store_bodies = $2 WHERE id = $1")
                         .bind(id.to_string())
                         .bind(store_bodies)
+                        .execute(this.writer())
+                        .await?;
+                    if done.rows_affected() == 0 {
+                        return Err($crate::StoreError::OrgNotFound(id));
+                    }
+                    Ok(())
+                })
+            }
+
+            fn set_org_rate_limit<'a>(
+                &'a self,
+                id: $crate::OrgId,
+                policy: Option<&'a str>,
+            ) -> $crate::BoxFut<'a, ()> {
+                let this = self.clone();
+                let policy = policy.map(str::to_owned);
+                $crate::detach(async move {
+                    let done = sqlx::query("UPDATE orgs SET rate_limit_policy = $2 WHERE id = $1")
+                        .bind(id.to_string())
+                        .bind(policy)
                         .execute(this.writer())
                         .await?;
                     if done.rows_affected() == 0 {

@@ -133,4 +133,11 @@ impl crate::Store for PgStore {
             Ok(())
         })
     }
+
+    fn ping(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
 }

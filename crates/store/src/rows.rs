@@ -12,8 +12,9 @@ pub(crate) const LOG_COLUMNS: &str =
 /// bound-parameter limit (SQLite 32766, Postgres 65535).
 pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 200;
 
-pub(crate) const ORG_COLUMNS: &str = "id, name, store_bodies, created_at";
-pub(crate) const GATEWAY_KEY_COLUMNS: &str = "id, org_id, name, prefix, created_at, revoked_at";
+pub(crate) const ORG_COLUMNS: &str = "id, name, store_bodies, created_at, rate_limit_policy";
+pub(crate) const GATEWAY_KEY_COLUMNS: &str =
+    "id, org_id, name, prefix, created_at, revoked_at, rate_limit_policy, cache_enabled";
 pub(crate) const PROVIDER_KEY_COLUMNS: &str =
     "id, org_id, provider, key_name, config, secret_kind, created_at, updated_at";
 pub(crate) const LEDGER_COLUMNS: &str =
@@ -42,6 +43,7 @@ macro_rules! impl_rows {
                     name: r.try_get("name")?,
                     store_bodies: r.try_get("store_bodies")?,
                     created_at: $crate::types::from_us(r.try_get("created_at")?, "orgs")?,
+                    rate_limit_policy: r.try_get("rate_limit_policy")?,
                 })
             }
 
@@ -60,6 +62,8 @@ macro_rules! impl_rows {
                         .try_get::<Option<i64>, _>("revoked_at")?
                         .map(|us| $crate::types::from_us(us, T))
                         .transpose()?,
+                    rate_limit_policy: r.try_get("rate_limit_policy")?,
+                    cache_enabled: r.try_get("cache_enabled")?,
                 })
             }
 

@@ -152,4 +152,11 @@ impl crate::Store for SqliteStore {
             Ok(())
         })
     }
+
+    fn ping(&self) -> crate::BoxFut<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.reader).await?;
+            Ok(())
+        })
+    }
 }

@@ -61,6 +61,9 @@ pub struct Org {
     pub store_bodies: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Stored rate-limit policy list (checked against the grammar before it is written).
+    #[serde(default)]
+    pub rate_limit_policy: Option<String>,
 }
 
 /// A gateway key as listed: never carries the hash or the plaintext.
@@ -75,6 +78,12 @@ pub struct GatewayKey {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// Stored rate-limit policy list of this key.
+    #[serde(default)]
+    pub rate_limit_policy: Option<String>,
+    /// Whether every request with this key uses the response cache.
+    #[serde(default)]
+    pub cache_enabled: bool,
 }
 
 /// Returned once by `create_gateway_key`; the plaintext is not stored anywhere.

@@ -2,8 +2,10 @@
 //! names (same `--config` and `SWITCHYARD_*` variables as `switchyard serve`). Every command
 //! calls [`switchyard_server::admin::Admin`], so it validates exactly like the HTTP API.
 //!
-//! Changes made here reach a running gateway through the shared store; its caches pick them up
-//! within 30 s (revoked keys, provider keys). Use the HTTP API for an immediate effect.
+//! Changes made here reach a running gateway through the shared store. With `redis_url` set,
+//! revocations, provider-key and policy changes are also published on the invalidation bus, so
+//! every gateway drops its cached copy within a second; without Redis, running gateways pick
+//! them up within 30 s (use the HTTP API of an embedded gateway for an immediate effect).
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use switchyard_server::admin::AdminError;
 use switchyard_server::admin::{Admin, LogsParams, ProviderKeyInput};
+use switchyard_server::governance::{Governance, Invalidation};
 use switchyard_server::Config;
 
 /// A view as JSON (the views live in the server crate; this crate only needs their JSON).
@@ -139,6 +142,17 @@ pub enum OrgCommand {
         #[arg(long, action = clap::ArgAction::Set)]
         store_bodies: bool,
     },
+    /// Set or clear an org's rate-limit policy list (`QUOTA;w=SECONDS[;u=UNIT][;s=SCOPE]`).
+    #[command(name = "rate-limit")]
+    RateLimit {
+        org: String,
+        /// The policy list, e.g. `1000;w=3600` or `20;w=60;s=user,50000;w=86400;u=tokens`.
+        #[arg(long, conflicts_with = "clear", required_unless_present = "clear")]
+        policy: Option<String>,
+        /// Remove the org's policy.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +167,18 @@ pub enum KeyCommand {
     List(OrgOpt),
     /// Revoke a gateway key by id.
     Revoke { key_id: String },
+    /// Set a key's rate-limit policy list and response-cache switch.
+    Set {
+        #[command(flatten)]
+        org: OrgOpt,
+        key_id: String,
+        /// The key's policy list (`""` clears it).
+        #[arg(long)]
+        rate_limit_policy: Option<String>,
+        /// Use the response cache for every request with this key.
+        #[arg(long, action = clap::ArgAction::Set)]
+        cache: Option<bool>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -288,9 +314,18 @@ pub fn run(args: AdminArgs, registry: Option<PathBuf>) -> ExitCode {
             .await
             .map_err(|e| Failure(e.to_string(), 1))?;
         let admin = Admin::new(store.as_ref(), &registry);
+        let bus = match config.redis_url.as_deref() {
+            Some(url) => Governance::new(&config.governance, Some(url)).ok(),
+            None => None,
+        };
         let result = execute(&admin, args.command, args.json).await;
+        if let (Ok(Some(msg)), Some(g)) = (&result, &bus) {
+            if !g.bus.publish(msg.clone()).await {
+                eprintln!("warning: Redis did not take the invalidation; gateways pick the change up within 30 s");
+            }
+        }
         let _ = store.close().await;
-        result
+        result.map(|_| ())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -301,7 +336,13 @@ pub fn run(args: AdminArgs, registry: Option<PathBuf>) -> ExitCode {
     }
 }
 
-async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result<(), Failure> {
+/// Runs one command; returns what running gateways should drop from their caches.
+async fn execute(
+    admin: &Admin<'_>,
+    command: AdminCommand,
+    json: bool,
+) -> Result<Option<Invalidation>, Failure> {
+    let mut stale = None;
     match command {
         AdminCommand::Org(OrgCommand::Create { name }) => {
             let org = admin.create_org(&name).await?;
@@ -317,12 +358,49 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             print_list(
                 json,
                 v!(orgs),
-                &["id", "name", "store_bodies", "created_at"],
+                &[
+                    "id",
+                    "name",
+                    "store_bodies",
+                    "rate_limit_policy",
+                    "created_at",
+                ],
             );
         }
         AdminCommand::Org(OrgCommand::Show { org }) => print_one(json, v!(admin.org(&org).await?)),
         AdminCommand::Org(OrgCommand::Set { org, store_bodies }) => {
-            print_one(json, v!(admin.set_store_bodies(&org, store_bodies).await?))
+            let org = admin.set_store_bodies(&org, store_bodies).await?;
+            stale = Some(Invalidation::OrgChanged { org_id: org.id });
+            print_one(json, v!(org))
+        }
+        AdminCommand::Org(OrgCommand::RateLimit { org, policy, clear }) => {
+            let policy = if clear { None } else { policy };
+            let org = admin.set_org_rate_limit(&org, policy.as_deref()).await?;
+            stale = Some(Invalidation::PolicyChanged {
+                org_id: org.id,
+                key_id: None,
+            });
+            print_one(json, v!(org))
+        }
+        AdminCommand::Key(KeyCommand::Set {
+            org,
+            key_id,
+            rate_limit_policy,
+            cache,
+        }) => {
+            let key = admin
+                .set_key_governance(
+                    &org.org,
+                    &key_id,
+                    rate_limit_policy.as_deref().map(Some),
+                    cache,
+                )
+                .await?;
+            stale = Some(Invalidation::PolicyChanged {
+                org_id: key.org_id,
+                key_id: Some(key.id),
+            });
+            print_one(json, v!(key))
         }
         AdminCommand::Key(KeyCommand::Create { org, name }) => {
             let key = admin.create_key(&org.org, &name).await?;
@@ -341,16 +419,25 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             print_list(
                 json,
                 v!(keys),
-                &["id", "name", "prefix", "created_at", "revoked_at"],
+                &[
+                    "id",
+                    "name",
+                    "prefix",
+                    "rate_limit_policy",
+                    "cache_enabled",
+                    "created_at",
+                    "revoked_at",
+                ],
             );
         }
         AdminCommand::Key(KeyCommand::Revoke { key_id }) => {
             let revoked = admin.revoke_key(&key_id).await?;
+            stale = Some(Invalidation::GatewayKeyRevoked { key_id: revoked.id });
             if json {
                 print_json(&v!(revoked));
             } else {
                 println!(
-                    "revoked gateway key {} (running gateways stop accepting it within 30 s)",
+                    "revoked gateway key {} (gateways on the same Redis stop accepting it within 1 s, others within 30 s)",
                     revoked.id
                 );
             }
@@ -444,6 +531,9 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             let (org, provider) = (args.org.org.clone(), args.provider.clone());
             let input = provider_key_input(*args, &mut std::io::stdin().lock())?;
             let view = admin.set_provider_key(&org, &provider, input).await?;
+            stale = Some(Invalidation::ProviderKeysChanged {
+                org_id: view.info.org_id,
+            });
             if json {
                 print_json(&v!(view));
             } else {
@@ -469,6 +559,9 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             let removed = admin
                 .remove_provider_key(&org.org, &provider, key_name.as_deref())
                 .await?;
+            stale = Some(Invalidation::ProviderKeysChanged {
+                org_id: removed.org_id,
+            });
             if json {
                 print_json(&v!(removed));
             } else {
@@ -592,7 +685,7 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand, json: bool) -> Result
             }
         }
     }
-    Ok(())
+    Ok(stale)
 }
 
 /// Builds the API's input from the flags, reading at most one secret from `stdin`.

@@ -6,6 +6,8 @@
 //!   (`BYOK_ORG=... BYOK_KEY=... PTB_ORG=... PTB_KEY=...`).
 //! * `bench-setup check --data-dir D --org ID` prints `rows=N balance_nanos=... ledger_consistent=...`
 //!   for an org (run it after the gateway stopped, so the log has been flushed).
+//!
+//! `SWITCHYARD_DATABASE_URL` (with `SWITCHYARD_MASTER_KEY`) points both at PostgreSQL instead.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,10 +58,14 @@ enum SetupError {
 }
 
 async fn open(data_dir: PathBuf) -> Result<std::sync::Arc<dyn Store>, SetupError> {
-    let config = Config {
+    let mut config = Config {
         data_dir,
         ..Config::default()
     };
+    // `SWITCHYARD_DATABASE_URL` and `SWITCHYARD_MASTER_KEY`: the PostgreSQL runs.
+    config
+        .apply_env(std::env::vars())
+        .map_err(switchyard_server::StartupError::from)?;
     Ok(switchyard_server::open_store(&config).await?)
 }
 

@@ -104,6 +104,7 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/admin/orgs/{org}/logs", get(logs))
         .route("/admin/orgs/{org}/spend", get(spend))
+        .merge(super::limits::router())
         .layer(axum::extract::DefaultBodyLimit::max(ADMIN_BODY_LIMIT))
 }
 
@@ -115,7 +116,9 @@ fn admin(state: &AppState) -> Admin<'_> {
 }
 
 /// A JSON body, with serde's message (which names the field, never a value) on failure.
-fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+pub(super) fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::PayloadTooLarge {
@@ -229,8 +232,10 @@ async fn patch_org(
     let org = admin(&state)
         .set_store_bodies(&org, body.store_bodies)
         .await?;
-    // Requests read `store_bodies` from the cached key → org record: drop it here.
-    state.auth.clear();
+    // Requests read `store_bodies` from the cached key → org record: drop it everywhere.
+    state
+        .invalidate(crate::governance::Invalidation::OrgChanged { org_id: org.id })
+        .await;
     Ok(ok(org))
 }
 
@@ -259,7 +264,9 @@ async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Answer {
     let revoked = admin(&state).revoke_key(&key_id).await?;
-    state.auth.clear();
+    state
+        .invalidate(crate::governance::Invalidation::GatewayKeyRevoked { key_id: revoked.id })
+        .await;
     Ok(ok(revoked))
 }
 
@@ -320,7 +327,11 @@ async fn set_provider_key(
     let info = admin(&state)
         .set_provider_key(&org, &provider, input)
         .await?;
-    state.forget_org_keys(info.info.org_id);
+    state
+        .invalidate(crate::governance::Invalidation::ProviderKeysChanged {
+            org_id: info.info.org_id,
+        })
+        .await;
     Ok(ok(info))
 }
 
@@ -334,7 +345,11 @@ async fn remove_provider_key(
     let removed = admin(&state)
         .remove_provider_key(&org, &provider, q.key_name.as_deref())
         .await?;
-    state.forget_org_keys(removed.org_id);
+    state
+        .invalidate(crate::governance::Invalidation::ProviderKeysChanged {
+            org_id: removed.org_id,
+        })
+        .await;
     Ok(ok(removed))
 }
 

@@ -3,6 +3,7 @@
 //! answers, shared by the JSON API, the `switchyard admin` CLI and the dashboard's pages.
 
 pub mod http;
+pub mod limits;
 mod provider_keys;
 pub mod service;
 pub mod views;

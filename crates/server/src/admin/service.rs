@@ -112,7 +112,7 @@ fn bad(message: impl Into<String>, param: &'static str) -> AdminError {
 }
 
 /// Store failures as API errors: what the caller can fix is 4xx, the rest 500.
-fn store_err(e: StoreError) -> AdminError {
+pub(super) fn store_err(e: StoreError) -> AdminError {
     match e {
         StoreError::OrgNotFound(id) => AdminError::NotFound {
             message: format!("org {id} not found"),

@@ -121,7 +121,9 @@ pub async fn revoke(
         .await
     {
         Ok(r) => {
-            ctx.state.auth.clear();
+            ctx.state
+                .invalidate(crate::governance::Invalidation::GatewayKeyRevoked { key_id: r.id })
+                .await;
             let text = format!("Key {} revoked: the gateway refuses it from now on.", r.id);
             render(&ctx, None, Some((false, text)), StatusCode::OK).await
         }

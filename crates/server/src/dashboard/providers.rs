@@ -197,7 +197,11 @@ pub async fn set(
         .await;
     let (notice, status) = match result {
         Ok(view) => {
-            ctx.state.forget_org_keys(ctx.org.id);
+            ctx.state
+                .invalidate(crate::governance::Invalidation::ProviderKeysChanged {
+                    org_id: ctx.org.id,
+                })
+                .await;
             (
                 Notice {
                     provider: view.info.provider.clone(),
@@ -236,7 +240,11 @@ pub async fn remove(
         .await;
     let (notice, status) = match result {
         Ok(_) => {
-            ctx.state.forget_org_keys(ctx.org.id);
+            ctx.state
+                .invalidate(crate::governance::Invalidation::ProviderKeysChanged {
+                    org_id: ctx.org.id,
+                })
+                .await;
             (
                 Notice {
                     provider: provider.clone(),

@@ -26,6 +26,7 @@ pub mod bucket;
 pub mod bus;
 pub mod cache;
 pub mod cachekey;
+pub mod collect;
 pub mod config;
 pub mod metrics;
 pub mod policy;

@@ -22,10 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::attempt::Sent;
 use super::context::{fill_usage, truncated, Served};
+use super::govern;
 use super::plan::PlannedAttempt;
 use super::{set_header, AnswerReader, RequestCtx, StreamReader};
 use crate::credits::Hold;
 use crate::error::ApiError;
+use crate::governance::collect::SseCollector;
 use crate::metrics::RequestLabels;
 use crate::state::{without_url, AppState};
 
@@ -51,9 +53,16 @@ impl Finish {
         }
     }
 
-    /// Queues the row (waiting for room: a row with a charge is never dropped).
-    async fn log(mut self, row: LogRow, debit: Option<Debit>, billing: Option<BillingMode>) {
+    /// Queues the row (waiting for room: a row with a charge is never dropped), after
+    /// charging the rate limits with the request's real usage.
+    pub(super) async fn log(
+        mut self,
+        row: LogRow,
+        debit: Option<Debit>,
+        billing: Option<BillingMode>,
+    ) {
         self.logged = true;
+        super::govern::after(&self.state, &self.ctx, &row).await;
         observe(&self.state, &row, billing);
         self.state.log.submit(row, debit).await;
     }
@@ -69,6 +78,7 @@ impl Finish {
             "x-switchyard-request-id",
             &self.ctx.id.to_string(),
         );
+        super::govern::apply_headers(res.headers_mut(), &self.ctx);
         let _ = reply.send(res);
         self.log(row, None, None).await;
     }
@@ -139,6 +149,7 @@ fn answer_headers(h: &mut HeaderMap, ctx: &RequestCtx, attempt: &PlannedAttempt<
     set_header(h, "x-switchyard-endpoint", &attempt.endpoint_id());
     set_header(h, "x-switchyard-billing", attempt.billing.label());
     set_header(h, "x-switchyard-fallback-index", &index.to_string());
+    super::govern::apply_headers(h, ctx);
 }
 
 /// Phase 6 and 7 for the attempt that answered.
@@ -165,6 +176,7 @@ pub async fn deliver<R: AnswerReader>(
             if fin.ctx.store_response() {
                 row.response_body = Some(truncated(&whole.body));
             }
+            let body = whole.body.clone();
             let mut res = (StatusCode::OK, whole.body).into_response();
             let h = res.headers_mut();
             h.extend(whole.headers);
@@ -173,6 +185,17 @@ pub async fn deliver<R: AnswerReader>(
                 set_header(h, "x-switchyard-cost-usd", &c.total.normalize().to_string());
             }
             let _ = reply.send(res);
+            let cost_nanos = cost.as_ref().map(CostBreakdown::total_nanos);
+            let provider = &attempt.provider.id;
+            govern::store(
+                &fin.state,
+                &fin.ctx,
+                body,
+                &whole.usage,
+                cost_nanos,
+                provider,
+            )
+            .await;
             fin.log(row, debit, Some(billing)).await;
         }
         Sent::Stream {
@@ -187,9 +210,23 @@ pub async fn deliver<R: AnswerReader>(
             let mut res = (StatusCode::OK, body).into_response();
             res.headers_mut().extend(headers);
             let _ = reply.send(res);
-            let (usage, error) =
-                forward(&mut fin.ctx, &attempt.provider.id, response, translator, tx).await;
+            let mut collect = govern::collector(&fin.state, &fin.ctx);
+            let provider = &attempt.provider.id;
+            let (usage, error) = forward(
+                &mut fin.ctx,
+                provider,
+                response,
+                translator,
+                tx,
+                collect.as_mut(),
+            )
+            .await;
             let cost = price(&fin.state, endpoint, &usage);
+            if let (None, Some(whole)) = (&error, collect.and_then(|c| c.finish())) {
+                let cost_nanos = cost.as_ref().map(CostBreakdown::total_nanos);
+                let body = Bytes::from(whole);
+                govern::store(&fin.state, &fin.ctx, body, &usage, cost_nanos, provider).await;
+            }
             let debit = settle(&fin.ctx, hold, cost.as_ref());
             let mut row = fin.ctx.log_row(200);
             fill_usage(&mut row, &usage, cost.as_ref());
@@ -214,6 +251,7 @@ async fn forward<S: StreamReader>(
     response: reqwest::Response,
     mut translator: S,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    mut collect: Option<&mut SseCollector>,
 ) -> (Usage, Option<ProviderError>) {
     let mut upstream = response.bytes_stream();
     let mut listening = true;
@@ -259,6 +297,9 @@ async fn forward<S: StreamReader>(
             }
         }
         let ended = at_end || error.is_some();
+        if let Some(c) = collect.as_deref_mut() {
+            c.feed(&out);
+        }
         if listening
             && !out.is_empty()
             && tx

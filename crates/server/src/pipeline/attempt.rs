@@ -70,6 +70,12 @@ pub async fn run<F: FrontDoor>(
         Ok(a) => a,
         Err(e) => return fin.fail(e, reply).await,
     };
+    if let Some(hit) = super::govern::lookup(&state, &mut fin.ctx).await {
+        return super::govern::answer_hit(fin, hit, reply).await;
+    }
+    if let Err(e) = super::govern::admit(&state, &mut fin.ctx).await {
+        return fin.fail(e, reply).await;
+    }
     let mut failures: Vec<(ProviderError, AttemptReport)> = Vec::new();
     let mut credit_refusal: Option<ApiError> = None;
     for (index, attempt) in attempts.iter().enumerate() {

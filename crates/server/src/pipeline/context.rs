@@ -104,6 +104,8 @@ pub struct RequestCtx {
     pub sent: Option<Instant>,
     pub ttft: Option<Duration>,
     pub served: Option<Served>,
+    /// Rate limits and cache for this request; `None` when neither applies.
+    pub govern: Option<Box<super::govern::Govern>>,
 }
 
 impl RequestCtx {
@@ -130,6 +132,7 @@ impl RequestCtx {
             sent: None,
             ttft: None,
             served: None,
+            govern: None,
         }
     }
 
@@ -190,7 +193,11 @@ impl RequestCtx {
             session_id: self.obs.session_id.clone(),
             session_path: self.obs.session_path.clone(),
             session_name: self.obs.session_name.clone(),
-            cache_status: None,
+            cache_status: self
+                .govern
+                .as_ref()
+                .and_then(|g| g.cache_status)
+                .map(str::to_owned),
             cache_saved_nanos: None,
             client_request_id: self.obs.client_request_id.clone(),
         }

@@ -5,10 +5,13 @@
 //! | 1 | [`authenticate`]: the gateway key → key + org (cached by hash) | in the handler | 401 |
 //! | 2 | [`read_body`]: at most `max_body_bytes` | in the handler | 413 / 400 |
 //! | 3 | [`FrontDoor::parse`]: the front door's request | in the handler | 400 |
+//! | 3b | [`govern::Govern::read`]: which rate-limit policies apply (org, key, header) and whether the response cache is on; nothing when neither | in the handler | 400 `invalid_policy` |
 //! | 4 | [`FrontDoor::plan`]: the ordered attempts (model string, keys, PTB) | request task | 404 / 400 |
+//! | 4a | [`govern::lookup`]: the response cache; a hit answers now ([`govern::answer_hit`]: cost 0, SSE replay for a stream) and skips 4b–6 | request task | a miss (Redis down: fail open) |
+//! | 4b | [`govern::admit`]: the rate-limit check; `request` units taken | request task | 429 `rate_limit_exceeded`, no upstream call (Redis down: fail open) |
 //! | 5 | per attempt ([`attempt::run`]): hold the worst case (PTB, [`crate::credits`]), credentials, [`FrontDoor::build`], journal, send, read status | request task | next attempt, or the error |
 //! | 6 | answer ([`answer`]): a whole answer mapped by [`AnswerReader::whole`], or a stream forwarded chunk by chunk through [`StreamReader`] | request task | in-stream error frame |
-//! | 7 | finish ([`answer::Finish`]): settle (or release) the hold and write exactly one log row | request task, always | — |
+//! | 7 | finish ([`answer::Finish`]): settle (or release) the hold, [`govern::after`] (charge `tokens`/`cents` policies with the real usage), [`govern::store`] a successful answer in the cache, and write exactly one log row | request task, always | — |
 //!
 //! Phases 1–3 have no side effects, so a client that goes away during them cancels nothing
 //! that matters. From phase 4 on, the request belongs to a task of its own (spawned in
@@ -23,6 +26,7 @@ pub mod answer;
 pub mod attempt;
 pub mod chat;
 pub mod context;
+pub mod govern;
 pub mod plan;
 
 use std::sync::Arc;
@@ -209,8 +213,12 @@ pub async fn handle<F: FrontDoor>(
         Ok(b) => b,
         Err(e) => return refuse(&state, Some(&ctx), e),
     };
-    let request = match door.parse(&mut ctx, bytes) {
+    let request = match door.parse(&mut ctx, bytes.clone()) {
         Ok(r) => r,
+        Err(e) => return refuse(&state, Some(&ctx), e),
+    };
+    ctx.govern = match govern::Govern::read(&state, &ctx, &headers, &bytes) {
+        Ok(g) => g,
         Err(e) => return refuse(&state, Some(&ctx), e),
     };
     let (reply, answer) = oneshot::channel();

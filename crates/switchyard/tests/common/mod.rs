@@ -86,6 +86,16 @@ impl Node {
         }
     }
 
+    /// Sets (or overrides) one environment variable of this node's commands.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.insert(name.into(), value.into());
+    }
+
+    /// Replaces the config file (shared by siblings).
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.dir.path().join("switchyard.toml"), text).unwrap();
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("switchyard.db")
     }

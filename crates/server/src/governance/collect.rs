@@ -1,0 +1,168 @@
+//! Reassembles an OpenAI chat-completions stream (the bytes a client got) into the whole
+//! `chat.completion` the response cache stores (pure). Bounded: past `limit` bytes it gives up,
+//! as the cache would refuse the entry anyway. Streams it cannot rebuild faithfully (tool calls,
+//! an error frame, a choice without `finish_reason`) are not cached.
+
+use serde_json::{json, Map, Value};
+
+/// Collects the SSE bytes of one stream.
+pub struct SseCollector {
+    buf: Vec<u8>,
+    limit: usize,
+    overflow: bool,
+}
+
+#[derive(Default)]
+struct Choice {
+    role: Option<Value>,
+    content: String,
+    reasoning: String,
+    finish: Option<Value>,
+}
+
+impl SseCollector {
+    pub fn new(limit: usize) -> SseCollector {
+        SseCollector {
+            buf: Vec::new(),
+            limit,
+            overflow: false,
+        }
+    }
+
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        if self.buf.len() + bytes.len() > self.limit {
+            self.overflow = true;
+            self.buf = Vec::new();
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The whole `chat.completion` JSON, or `None` when it cannot be rebuilt.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        if self.overflow {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.buf).ok()?;
+        let mut envelope = Map::new();
+        let mut choices: Vec<Choice> = Vec::new();
+        let mut usage = None;
+        for line in text.lines() {
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                continue;
+            };
+            if data == "[DONE]" || data.is_empty() {
+                continue;
+            }
+            let chunk: Value = serde_json::from_str(data).ok()?;
+            if chunk.get("error").is_some() {
+                return None;
+            }
+            for field in [
+                "id",
+                "created",
+                "model",
+                "system_fingerprint",
+                "service_tier",
+            ] {
+                if let Some(v) = chunk.get(field).filter(|v| !v.is_null()) {
+                    envelope.entry(field).or_insert_with(|| v.clone());
+                }
+            }
+            if let Some(u) = chunk.get("usage").filter(|u| !u.is_null()) {
+                usage = Some(u.clone());
+            }
+            for c in chunk.get("choices").and_then(Value::as_array)? {
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+                if index > 127 {
+                    return None;
+                }
+                if choices.len() <= index {
+                    choices.resize_with(index + 1, Choice::default);
+                }
+                let slot = &mut choices[index];
+                let delta = c.get("delta").cloned().unwrap_or(json!({}));
+                if delta.get("tool_calls").is_some_and(|t| !t.is_null())
+                    || delta.get("function_call").is_some_and(|t| !t.is_null())
+                {
+                    return None;
+                }
+                if let Some(r) = delta.get("role").filter(|r| !r.is_null()) {
+                    slot.role = Some(r.clone());
+                }
+                if let Some(s) = delta.get("content").and_then(Value::as_str) {
+                    slot.content.push_str(s);
+                }
+                if let Some(s) = delta.get("reasoning_content").and_then(Value::as_str) {
+                    slot.reasoning.push_str(s);
+                }
+                if let Some(f) = c.get("finish_reason").filter(|f| !f.is_null()) {
+                    slot.finish = Some(f.clone());
+                }
+            }
+        }
+        if choices.is_empty() || choices.iter().any(|c| c.finish.is_none()) {
+            return None;
+        }
+        let choices: Vec<Value> = choices
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut message = json!({
+                    "role": c.role.unwrap_or(json!("assistant")),
+                    "content": c.content,
+                });
+                if !c.reasoning.is_empty() {
+                    message["reasoning_content"] = json!(c.reasoning);
+                }
+                json!({"index": i, "message": message, "logprobs": null, "finish_reason": c.finish})
+            })
+            .collect();
+        envelope.insert("object".into(), json!("chat.completion"));
+        envelope.insert("choices".into(), Value::Array(choices));
+        if let Some(u) = usage {
+            envelope.insert("usage".into(), u);
+        }
+        serde_json::to_vec(&Value::Object(envelope)).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_becomes_the_whole_answer_and_replays_to_the_same_text() {
+        let whole = json!({"id": "c1", "object": "chat.completion", "created": 7, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there, this is a longer answer that spans several chunks."}, "logprobs": null, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 9, "total_tokens": 12}});
+        let sse = super::super::replay_sse(&serde_json::to_vec(&whole).unwrap(), true).unwrap();
+        let mut c = SseCollector::new(1 << 20);
+        for piece in sse.chunks(17) {
+            c.feed(piece);
+        }
+        let back: Value = serde_json::from_slice(&c.finish().unwrap()).unwrap();
+        assert_eq!(
+            back["choices"][0]["message"],
+            whole["choices"][0]["message"]
+        );
+        assert_eq!(back["usage"], whole["usage"]);
+        assert_eq!(back["id"], "c1");
+    }
+
+    #[test]
+    fn unfinished_errored_or_oversized_streams_are_not_rebuilt() {
+        let mut c = SseCollector::new(1 << 20);
+        c.feed(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n");
+        assert!(c.finish().is_none());
+        let mut c = SseCollector::new(1 << 20);
+        c.feed(b"data: {\"error\":{\"message\":\"x\"}}\n\n");
+        assert!(c.finish().is_none());
+        let mut c = SseCollector::new(4);
+        c.feed(b"data: {}\n\n");
+        assert!(c.finish().is_none());
+    }
+}
