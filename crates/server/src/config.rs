@@ -65,6 +65,17 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// The web dashboard's sessions (`[dashboard]`).
     pub dashboard: crate::dashboard::DashboardConfig,
+    /// The passthrough proxy (`[proxy]`).
+    pub proxy: ProxyConfig,
+}
+
+/// `[proxy]`: the passthrough front door.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Lets `/proxy/...` reach the LOCAL pattern (`http://127.0.0.1:<port>/v<n>`): for a model
+    /// server on the gateway's own machine. Off by default, since it opens loopback to callers.
+    pub allow_local: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -157,6 +168,7 @@ impl Default for Config {
             server: crate::edge::ServerConfig::default(),
             providers: BTreeMap::new(),
             dashboard: crate::dashboard::DashboardConfig::default(),
+            proxy: ProxyConfig::default(),
         }
     }
 }
@@ -246,6 +258,9 @@ impl Config {
                 "ADMIN_TOKEN" => self.admin_token = Some(value.clone()),
                 "DASHBOARD_SECURE_COOKIES" => {
                     self.dashboard.secure_cookies = matches!(value.as_str(), "1" | "true" | "yes")
+                }
+                "PROXY_ALLOW_LOCAL" => {
+                    self.proxy.allow_local = matches!(value.as_str(), "1" | "true" | "yes")
                 }
                 "REGISTRY" | "REGISTRY_DIR" => self.registry_dir = Some(PathBuf::from(&value)),
                 "MAX_BODY_BYTES" => self.max_body_bytes = parse_u64("max_body_bytes")? as usize,

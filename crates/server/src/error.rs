@@ -98,6 +98,13 @@ pub enum ApiError {
         policy: String,
         retry_after_secs: u64,
     },
+    /// The passthrough proxy refused a target (not an approved domain, not https, or an
+    /// address that is not public); the message names the host.
+    #[error("{0}")]
+    TargetNotAllowed(String),
+    /// The passthrough proxy was to inject the org's stored key for a provider it has none for.
+    #[error("no provider key for `{provider}`: send your own {provider} key in its usual header, or store one for the org (admin API `PUT /admin/orgs/{{org}}/provider-keys/{provider}`)")]
+    ProviderKeyMissing { provider: String },
 }
 
 /// The statuses a [`ApiError::Framework`] error keeps; others become 400 (4xx) or 500.
@@ -157,6 +164,8 @@ impl ApiError {
             ApiError::TooManyConnections => 503,
             ApiError::Framework { status, .. } => *status,
             ApiError::RateLimited { .. } => 429,
+            ApiError::TargetNotAllowed(_) => 403,
+            ApiError::ProviderKeyMissing { .. } => 401,
         };
         StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
@@ -175,8 +184,10 @@ impl ApiError {
             ApiError::Framework { status, .. } if *status >= 500 => "server_error",
             ApiError::Framework { status: 404, .. } => "not_found_error",
             ApiError::Framework { .. } => "invalid_request_error",
-            ApiError::Unauthorized(_) => "authentication_error",
-            ApiError::Forbidden(_) => "permission_error",
+            ApiError::Unauthorized(_) | ApiError::ProviderKeyMissing { .. } => {
+                "authentication_error"
+            }
+            ApiError::Forbidden(_) | ApiError::TargetNotAllowed(_) => "permission_error",
             ApiError::NotFound { .. } => "not_found_error",
             ApiError::Routing(e) if e.http_status() == 404 => "not_found_error",
             ApiError::Routing(_) => "invalid_request_error",
@@ -216,6 +227,8 @@ impl ApiError {
             ApiError::TooManyConnections => "too_many_connections",
             // Not `rate_limited`, which means every upstream attempt was limited.
             ApiError::RateLimited { .. } => "rate_limit_exceeded",
+            ApiError::TargetNotAllowed(_) => "target_not_allowed",
+            ApiError::ProviderKeyMissing { .. } => "provider_key_missing",
             ApiError::Framework { status, .. } => match status {
                 404 => "unknown_route",
                 405 => "method_not_allowed",
@@ -438,6 +451,10 @@ impl ApiError {
                 policy: String::new(),
                 retry_after_secs: 0,
             },
+            ApiError::TargetNotAllowed(String::new()),
+            ApiError::ProviderKeyMissing {
+                provider: String::new(),
+            },
         ];
         for e in &fixed {
             // Variants whose code is data are catalogued below from where that data comes.
@@ -457,7 +474,9 @@ impl ApiError {
                 | ApiError::HeadersTooLarge { .. }
                 | ApiError::BodyTimeout { .. }
                 | ApiError::TooManyConnections
-                | ApiError::RateLimited { .. } => out.push((e.code(), e.status().as_u16())),
+                | ApiError::RateLimited { .. }
+                | ApiError::TargetNotAllowed(_)
+                | ApiError::ProviderKeyMissing { .. } => out.push((e.code(), e.status().as_u16())),
             }
         }
         out.extend_from_slice(HANDLER_CODES);

@@ -32,7 +32,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::admin::router())
         .merge(crate::dashboard::router(state.clone()))
-        .fallback(not_found)
+        .fallback(fallback)
         .with_state(state);
     // Outside the routes: a layer on them would run before the method router adds `Allow`.
     Router::new()
@@ -175,7 +175,9 @@ async fn one_error_shape(res: Response) -> Response {
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
-    if res.status().as_u16() < 400 || shaped_by_us {
+    // A provider's own answer, forwarded by the proxy, stays as the provider made it.
+    let forwarded = res.headers().contains_key("x-switchyard-provider");
+    if res.status().as_u16() < 400 || shaped_by_us || forwarded {
         return res;
     }
     let (parts, body) = res.into_parts();
@@ -214,6 +216,21 @@ async fn one_error_shape(res: Response) -> Response {
 }
 
 async fn not_found() -> Response {
-    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, GET /v1/models, GET /health, GET /metrics, /admin/... (admin token), and the dashboard at /dashboard".into(), code: "unknown_route" }
+    crate::error::ApiError::NotFound { message: "no such route; the API is POST /v1/chat/completions, the passthrough proxy at /{provider}/... and /proxy/..., GET /v1/models, GET /health, GET /metrics, /admin/... (admin token), and the dashboard at /dashboard".into(), code: "unknown_route" }
         .into_response()
+}
+
+/// Paths of no route of their own: the passthrough proxy's (`/{provider}/...`, `/proxy/...`,
+/// any method), else the unknown route.
+async fn fallback(
+    State(state): State<Arc<AppState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    match crate::pipeline::proxy::serve(state, method, &uri, headers, body).await {
+        Some(res) => res,
+        None => not_found().await,
+    }
 }

@@ -86,6 +86,8 @@ pub struct AppState {
     pub dashboard: crate::dashboard::DashboardState,
     /// Rate limits, the response cache and the invalidation bus (Redis when configured).
     pub governance: Governance,
+    /// The passthrough proxy's URL table, client and resolver.
+    pub proxy: crate::pipeline::proxy::ProxyState,
     org_keys: RwLock<HashMap<OrgId, (Arc<OrgKeys>, Instant)>>,
 }
 
@@ -205,11 +207,14 @@ impl AppState {
             }
         }
         // Needs the runtime (the Redis bus spawns its subscriber); never waits for Redis.
+        let proxy = crate::pipeline::proxy::ProxyState::new(&config, &registry)
+            .map_err(StartupError::Registry)?;
         let governance = Governance::new(&config.governance, config.redis_url.as_deref())?;
         let mut metrics = Metrics::default();
         governance.metrics.register(metrics.registry_mut());
         Ok(AppState {
             governance,
+            proxy,
             config,
             registry,
             store,

@@ -168,16 +168,21 @@ pub async fn deliver<R: AnswerReader>(
     });
     let endpoint = (!attempt.passthrough).then(|| attempt.endpoint.as_ref());
     match sent {
-        Sent::Whole { whole, hold } => {
+        Sent::Whole {
+            whole,
+            hold,
+            status,
+        } => {
             let cost = price(&fin.state, endpoint, &whole.usage);
             let debit = settle(&fin.ctx, hold, cost.as_ref());
-            let mut row = fin.ctx.log_row(200);
+            let mut row = fin.ctx.log_row(status);
             fill_usage(&mut row, &whole.usage, cost.as_ref());
             if fin.ctx.store_response() {
                 row.response_body = Some(truncated(&whole.body));
             }
             let body = whole.body.clone();
-            let mut res = (StatusCode::OK, whole.body).into_response();
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut res = (code, whole.body).into_response();
             let h = res.headers_mut();
             h.extend(whole.headers);
             answer_headers(h, &fin.ctx, attempt, index);
@@ -199,6 +204,7 @@ pub async fn deliver<R: AnswerReader>(
             fin.log(row, debit, Some(billing)).await;
         }
         Sent::Stream {
+            status,
             response,
             reader,
             hold,
@@ -207,7 +213,8 @@ pub async fn deliver<R: AnswerReader>(
             answer_headers(&mut headers, &fin.ctx, attempt, index);
             let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(STREAM_BUFFER);
             let body = Body::from_stream(tokio_stream_from(rx));
-            let mut res = (StatusCode::OK, body).into_response();
+            let code = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut res = (code, body).into_response();
             res.headers_mut().extend(headers);
             let _ = reply.send(res);
             let mut collect = govern::collector(&fin.state, &fin.ctx);
@@ -228,7 +235,7 @@ pub async fn deliver<R: AnswerReader>(
                 govern::store(&fin.state, &fin.ctx, body, &usage, cost_nanos, provider).await;
             }
             let debit = settle(&fin.ctx, hold, cost.as_ref());
-            let mut row = fin.ctx.log_row(200);
+            let mut row = fin.ctx.log_row(status);
             fill_usage(&mut row, &usage, cost.as_ref());
             row.error_type = error.map(|e| e.kind.label().to_owned());
             fin.log(row, debit, Some(billing)).await;
@@ -258,6 +265,8 @@ async fn forward<S: StreamReader>(
     let mut gone_at: Option<tokio::time::Instant> = None;
     let mut error = None;
     let mut out = Vec::new();
+    // The reader has no error frame for a broken stream: the client's connection is cut.
+    let mut cut = false;
     loop {
         let next = match gone_at {
             None => upstream.next().await,
@@ -286,7 +295,10 @@ async fn forward<S: StreamReader>(
             }
             Some(Err(e)) => {
                 let e = ProviderError::stream_interrupted(provider, without_url(&e));
-                out.extend_from_slice(&error_frame(&e));
+                match translator.error_frame(&e) {
+                    Some(frame) => out.extend_from_slice(&frame),
+                    None => cut = true,
+                }
                 error = Some(e);
             }
             None => {
@@ -311,6 +323,11 @@ async fn forward<S: StreamReader>(
             listening = false;
             gone_at = Some(tokio::time::Instant::now());
         }
+        if cut && listening {
+            let _ = tx
+                .send(Err(std::io::Error::other("the upstream stream broke")))
+                .await;
+        }
         if ended {
             break;
         }
@@ -319,7 +336,7 @@ async fn forward<S: StreamReader>(
 }
 
 /// An error inside a stream that already started: an SSE `error` object, as OpenAI sends one.
-fn error_frame(e: &ProviderError) -> Vec<u8> {
+pub(super) fn error_frame(e: &ProviderError) -> Vec<u8> {
     let v = serde_json::json!({"error": {"message": e.message, "type": "upstream_error", "code": e.kind.label(), "provider": e.provider}});
     format!("data: {v}\n\n").into_bytes()
 }

@@ -31,8 +31,11 @@ pub enum Sent<R: AnswerReader> {
     Whole {
         whole: Box<Whole>,
         hold: Option<Hold>,
+        /// The client's status: 200, or the upstream's when the reader forwards statuses.
+        status: u16,
     },
     Stream {
+        status: u16,
         response: reqwest::Response,
         reader: R,
         hold: Option<Hold>,
@@ -163,7 +166,7 @@ async fn try_attempt<F: FrontDoor>(
     let target = Target::new(attempt.provider, &attempt.endpoint, &config);
     // Hold the worst case before anything is sent: nothing is sent that cannot be paid for.
     let hold = match attempt.billing {
-        Billing::Byok { .. } => None,
+        Billing::Byok { .. } | Billing::Caller => None,
         Billing::Ptb => {
             let bound = door
                 .usage_bound(&target, request)
@@ -207,7 +210,7 @@ async fn try_attempt<F: FrontDoor>(
     });
 
     let sent = Instant::now();
-    let response = send(state, provider, up, ctx.stream).await;
+    let response = send(state, door.client(state), provider, up, ctx.stream).await;
     let response = match response {
         Ok(r) => r,
         Err(e) => {
@@ -216,7 +219,10 @@ async fn try_attempt<F: FrontDoor>(
         }
     };
     let status = response.status().as_u16();
-    if (300..400).contains(&status) {
+    ctx.ttfb = Some(ctx.started.elapsed());
+    let forwards = reader.forwards_status();
+    let answer_status = if forwards { status } else { 200 };
+    if (300..400).contains(&status) && !forwards {
         ctx.upstream_time += sent.elapsed();
         let mut e = ProviderError::new(
             provider,
@@ -226,7 +232,7 @@ async fn try_attempt<F: FrontDoor>(
         e.status = Some(status);
         return Err(AttemptFailure::Provider(e));
     }
-    if !(200..300).contains(&status) {
+    if !(200..300).contains(&status) && !forwards {
         let headers = response.headers().clone();
         let body = read_limited(response, MAX_ERROR_BODY).await;
         ctx.upstream_time += sent.elapsed();
@@ -237,6 +243,7 @@ async fn try_attempt<F: FrontDoor>(
     ctx.sent = Some(sent);
     if reader.is_stream(response.headers()) {
         return Ok(Sent::Stream {
+            status: answer_status,
             response,
             reader,
             hold,
@@ -262,6 +269,7 @@ async fn try_attempt<F: FrontDoor>(
     Ok(Sent::Whole {
         whole: Box::new(whole),
         hold,
+        status: answer_status,
     })
 }
 
@@ -269,12 +277,12 @@ async fn try_attempt<F: FrontDoor>(
 /// stream's headers too (its body then has no overall limit).
 async fn send(
     state: &AppState,
+    client: &reqwest::Client,
     provider: &str,
     up: switchyard_providers::adapter::UpstreamRequest,
     stream: bool,
 ) -> Result<reqwest::Response, ProviderError> {
-    let mut builder = state
-        .http
+    let mut builder = client
         .request(up.method, &up.url)
         .headers(up.headers)
         .body(up.body);
@@ -336,6 +344,12 @@ fn credentials_for(
             }
             Ok((ptb.credentials.clone(), ptb.service_account.clone(), config))
         }
+        // The caller's own headers carry its key: nothing is injected, so no secret here.
+        Billing::Caller => Ok((
+            Credentials::ApiKey(Secret::new(String::new())),
+            None,
+            key_config(state, provider, None),
+        )),
         Billing::Byok { key_index } => {
             let key = &keys[*key_index];
             let (credentials, sa) = byok_credentials(&key.secret).map_err(|e| {

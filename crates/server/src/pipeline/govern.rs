@@ -108,7 +108,10 @@ impl Govern {
                 code: "invalid_policy",
             })?,
         );
-        let cache_on = ctx.key.key.cache_enabled || header_flag(headers, &ENABLE_HEADERS);
+        // Not on the proxy: a hit replays the OpenAI shapes, the proxy's answers are the
+        // provider's own.
+        let cache_on = ctx.route != "proxy"
+            && (ctx.key.key.cache_enabled || header_flag(headers, &ENABLE_HEADERS));
         let cache = if cache_on {
             let control = state
                 .governance

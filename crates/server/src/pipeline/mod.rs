@@ -28,6 +28,7 @@ pub mod chat;
 pub mod context;
 pub mod govern;
 pub mod plan;
+pub mod proxy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,6 +90,12 @@ pub trait FrontDoor: Send + Sync + 'static {
         request: &Self::Request,
         ctx: &RequestCtx,
     ) -> Result<(UpstreamRequest, Self::Reader), ProviderError>;
+
+    /// Phase 5: the HTTP client the attempt is sent with (the proxy's checks where a caller
+    /// names the target).
+    fn client<'a>(&'a self, state: &'a AppState) -> &'a reqwest::Client {
+        &state.http
+    }
 }
 
 /// A whole answer, ready for the client.
@@ -109,6 +116,11 @@ pub trait AnswerReader: Send + 'static {
     fn is_stream(&self, headers: &HeaderMap) -> bool;
     /// The reader of a 2xx stream, and the headers of the client's answer.
     fn stream(&self, headers: &HeaderMap) -> (Self::Stream, HeaderMap);
+    /// Whether every upstream status (3xx and errors too) is the client's answer, with the
+    /// upstream's own body: the proxy's. Otherwise only 2xx are answers.
+    fn forwards_status(&self) -> bool {
+        false
+    }
 }
 
 /// Turns upstream stream bytes into the client's bytes and keeps the usage.
@@ -116,6 +128,11 @@ pub trait StreamReader: Send + 'static {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), ProviderError>;
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), ProviderError>;
     fn usage(&self) -> &Usage;
+    /// What the client gets when the upstream stream breaks: an error frame in the stream's
+    /// format, or `None` to cut the client's connection (the proxy adds nothing to the bytes).
+    fn error_frame(&self, e: &ProviderError) -> Option<Vec<u8>> {
+        Some(answer::error_frame(e))
+    }
 }
 
 /// Phase 1: the gateway key behind `Authorization: Bearer`.
@@ -169,7 +186,7 @@ impl Drop for InFlight {
 }
 
 /// A request the gateway refused before its task started: answered and logged.
-fn refuse(state: &Arc<AppState>, ctx: Option<&RequestCtx>, e: ApiError) -> Response {
+pub(crate) fn refuse(state: &Arc<AppState>, ctx: Option<&RequestCtx>, e: ApiError) -> Response {
     let status = e.status().as_u16();
     let error_type = e.error_type();
     state

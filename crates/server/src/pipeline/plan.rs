@@ -52,6 +52,8 @@ pub enum Billing {
     Byok { key_index: usize },
     /// The gateway's key, paid from the org's credits.
     Ptb,
+    /// The caller's own provider key, forwarded in its request (passthrough proxy).
+    Caller,
 }
 
 impl Billing {
@@ -61,7 +63,8 @@ impl Billing {
 
     pub fn mode(&self) -> BillingMode {
         match self {
-            Billing::Byok { .. } => BillingMode::Byok,
+            // The caller pays the provider, as with a stored key.
+            Billing::Byok { .. } | Billing::Caller => BillingMode::Byok,
             Billing::Ptb => BillingMode::Ptb,
         }
     }
@@ -92,7 +95,7 @@ impl PlannedAttempt<'_> {
     }
 }
 
-fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoint {
+pub(crate) fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoint {
     // Never priced from this (the attempt is marked passthrough); a zero tier keeps the type whole.
     let pricing = Pricing::resolve(&[TierSpec {
         input: Some(0.into()),
