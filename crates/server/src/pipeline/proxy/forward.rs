@@ -259,17 +259,19 @@ impl Pricer {
         if usage.provider_cost.is_some() {
             return usage;
         }
-        let model = tapped
-            .model
+        // The answer's model (what was served) first, then the one the request named.
+        let answered = tapped.model.filter(|m| !m.is_empty());
+        let models: Vec<&str> = [answered.as_deref(), Some(self.model.as_str())]
+            .into_iter()
+            .flatten()
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| self.model.clone());
-        if model.is_empty() {
-            return usage;
-        }
+            .collect();
         let registry = &self.state.registry;
-        if let Some(e) = registry.endpoint_by_provider_model_id(&self.provider, &model) {
-            usage.provider_cost = Some(registry.price_endpoint(e, &usage).total);
-            return usage;
+        for model in &models {
+            if let Some(e) = registry.endpoint_by_provider_model_id(&self.provider, model) {
+                usage.provider_cost = Some(registry.price_endpoint(e, &usage).total);
+                return usage;
+            }
         }
         let rule = PromptUsage {
             prompt: usage.input.unwrap_or(0),
@@ -280,13 +282,12 @@ impl Pricer {
             cache_write_1h: usage.cache_write_1h,
             ..PromptUsage::default()
         };
-        if let Ok(p) = self
-            .state
-            .proxy
-            .detector
-            .cost_of_prompt(&self.rule_url, &model, &rule)
-        {
-            usage.provider_cost = Some(p.cost.usd);
+        let detector = &self.state.proxy.detector;
+        for model in &models {
+            if let Ok(p) = detector.cost_of_prompt(&self.rule_url, model, &rule) {
+                usage.provider_cost = Some(p.cost.usd);
+                return usage;
+            }
         }
         usage
     }
