@@ -40,6 +40,10 @@ pub trait LogStore {
     ) -> BoxFut<'_, Vec<SpendRow>>;
 }
 
+/// Ledger rows per INSERT statement: 10 columns × 500 stays under every backend's
+/// bound-parameter limit.
+pub(crate) const DEBIT_ROWS_PER_STATEMENT: usize = 500;
+
 macro_rules! impl_logs {
     ($ty:ty, $db:ty) => {
         impl $ty {
@@ -178,20 +182,28 @@ macro_rules! impl_logs {
                 .bind(total)
                 .fetch_one(&mut **tx)
                 .await?;
+                // One multi-row INSERT per chunk, not a statement per debit: each statement is
+                // a round trip to the database (PostgreSQL) or to SQLite's worker thread.
                 let mut running = after + total;
-                for d in debits {
-                    running -= d.nanos;
-                    Self::insert_ledger(
-                        tx,
-                        &org_s,
-                        $crate::LedgerKind::Debit,
-                        -d.nanos,
-                        running,
-                        Some(&d.request_id.to_string()),
-                        None,
-                        now_us,
-                    )
-                    .await?;
+                for chunk in debits.chunks($crate::logs::DEBIT_ROWS_PER_STATEMENT) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO ledger_entries (id, org_id, kind, amount_nanos, \
+                         held_delta_nanos, balance_after, held_after, request_id, note, created_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, d| {
+                        running -= d.nanos;
+                        b.push_bind(uuid::Uuid::now_v7().to_string())
+                            .push_bind(org_s.as_str())
+                            .push_bind($crate::LedgerKind::Debit.as_str())
+                            .push_bind(-d.nanos)
+                            .push_bind(0i64)
+                            .push_bind(running)
+                            .push_bind(0i64)
+                            .push_bind(d.request_id.to_string())
+                            .push_bind(None::<&str>)
+                            .push_bind(now_us);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
                 outcome.charged.push((org, total));
                 Ok(())

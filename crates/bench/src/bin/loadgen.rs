@@ -11,6 +11,7 @@
 //! Prints one `key=value` line, e.g. `mode=open ok=5000 errors=0 rps=500.0 p50_us=180.3 ...`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use switchyard_bench::{latency_histogram, request_body, LatencySummary, BENCH_MODEL};
@@ -70,6 +71,13 @@ struct Args {
     max_errors: u64,
     #[arg(long, default_value = "run")]
     label: String,
+    /// An extra request header, `name: value` (repeatable), e.g. `x-switchyard-cache: true`.
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// A header sent with a value unique to each request (a counter), e.g.
+    /// `x-switchyard-cache-seed` so that every request misses the response cache.
+    #[arg(long)]
+    unique_header: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +121,10 @@ struct Target {
     body: Bytes,
     /// An answer counts as good only with status 200 and this in its body.
     expect: &'static [u8],
+    headers: Vec<(HeaderName, HeaderValue)>,
+    unique: Option<HeaderName>,
+    /// The next value of the unique header.
+    counter: AtomicU64,
 }
 
 impl Target {
@@ -140,6 +152,13 @@ impl Target {
             .header(CONTENT_TYPE, "application/json");
         if let Some(a) = &self.auth {
             builder = builder.header(AUTHORIZATION, a.clone());
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value.clone());
+        }
+        if let Some(name) = &self.unique {
+            let n = self.counter.fetch_add(1, Ordering::Relaxed);
+            builder = builder.header(name, HeaderValue::from(n));
         }
         let req = builder.body(Full::new(self.body.clone()))?;
         sender.ready().await?;
@@ -229,6 +248,18 @@ async fn connection(
     stats
 }
 
+/// `name: value` → a header.
+fn parse_header(h: &str) -> Result<(HeaderName, HeaderValue), LoadError> {
+    let (name, value) = h
+        .split_once(':')
+        .ok_or(LoadError::Args("--header needs `name: value`"))?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| LoadError::Args("--header name is not a header name"))?;
+    let value = HeaderValue::from_str(value.trim())
+        .map_err(|_| LoadError::Args("--header value is not a header value"))?;
+    Ok((name, value))
+}
+
 async fn run(args: Args) -> Result<(), LoadError> {
     if !args.addr.ip().is_loopback() {
         return Err(LoadError::NotLoopback(args.addr));
@@ -260,6 +291,23 @@ async fn run(args: Args) -> Result<(), LoadError> {
         auth,
         body: Bytes::from(request_body(&args.model, args.stream)),
         expect: if args.stream { b"[DONE]" } else { b"\"usage\"" },
+        headers: args
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<_, _>>()?,
+        unique: args
+            .unique_header
+            .as_deref()
+            .map(|n| HeaderName::from_bytes(n.trim().as_bytes()))
+            .transpose()
+            .map_err(|_| LoadError::Args("--unique-header is not a header name"))?,
+        // Distinct across runs too (a cache filled by an earlier run must not answer).
+        counter: AtomicU64::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        ),
     });
     let start = Instant::now() + Duration::from_millis(20);
     let measure_from = start + Duration::from_secs_f64(args.warmup);

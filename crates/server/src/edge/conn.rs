@@ -292,18 +292,26 @@ pub(crate) async fn serve_connection(
     if draining {
         conn.as_mut().graceful_shutdown();
     }
+    // One timer for the connection's life, moved to each new deadline: creating a timer per
+    // phase (twice per request on a kept-alive connection) costs a timer-wheel insertion and
+    // removal each time.
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
     loop {
-        let deadline = watch.deadline(&limits);
-        let timer = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        let armed = match watch.deadline(&limits) {
+            Some((at, _)) => {
+                if timer.deadline() != at {
+                    timer.as_mut().reset(at);
+                }
+                true
             }
+            None => false,
         };
         tokio::select! {
+            biased;
             _ = conn.as_mut() => return,
             _ = watch.wake.notified() => {}
-            _ = timer => {
+            _ = timer.as_mut(), if armed => {
                 // Re-read: a request may have started since the deadline was computed.
                 match watch.deadline(&limits) {
                     Some((at, expiry)) if at <= Instant::now() => {
