@@ -141,6 +141,7 @@ async fn measure(
         since: end - time::Duration::hours(24),
         ..month.clone()
     };
+    let (top_model, top_provider) = seed_model(store.as_ref(), org).await;
     let cases: Vec<(&str, RequestFilter)> = vec![
         (
             "24h, no filter",
@@ -173,7 +174,7 @@ async fn measure(
             RequestFilter {
                 since: Some(month.since),
                 until: Some(month.until),
-                model: Some(seed_model(store.as_ref(), org).await),
+                model: Some(top_model.clone()),
                 ..Default::default()
             },
         ),
@@ -191,8 +192,9 @@ async fn measure(
             RequestFilter {
                 since: Some(month.since),
                 until: Some(month.until),
-                provider: Some("openai".into()),
-                billing: Some(switchyard_store::BillingMode::Ptb),
+                provider: Some(top_provider.clone()),
+                // Every seeded endpoint has BYOK rows (PTB only some).
+                billing: Some(switchyard_store::BillingMode::Byok),
                 min_cost_nanos: Some(1),
                 ..Default::default()
             },
@@ -244,7 +246,14 @@ async fn measure(
             if let Some(u) = &filter.user_id {
                 assert_eq!(r.user_id.as_ref(), Some(u));
             }
+            if let Some(p) = &filter.provider {
+                assert_eq!(r.provider.as_ref(), Some(p));
+                assert_eq!(r.billing, filter.billing);
+                assert!(r.cost_nanos.unwrap_or(0) >= 1);
+            }
         }
+        // Every case matches seeded rows (an empty answer would time a different query).
+        assert!(!page.rows.is_empty(), "{label}: no rows");
         if let Some(p2) = &page2 {
             assert!(p2.rows.first().unwrap().created_at <= page.rows.last().unwrap().created_at);
         }
@@ -259,17 +268,19 @@ async fn measure(
     }
 }
 
-/// The most used model string of the seed (a realistic filter).
-async fn seed_model(store: &dyn Store, org: OrgId) -> String {
+/// The most used (model string, provider) of the seed over the last day (realistic filters).
+async fn seed_model(store: &dyn Store, org: OrgId) -> (String, String) {
     let range = format_range("24h");
     let data = overview::load(store, org, &range).await.unwrap();
-    let mut by_model = std::collections::HashMap::<String, i64>::new();
+    let mut by_model = std::collections::HashMap::<(String, String), i64>::new();
     for p in &data.usage {
-        *by_model.entry(p.model.clone()).or_default() += p.requests;
+        *by_model
+            .entry((p.model.clone(), p.provider.clone()))
+            .or_default() += p.requests;
     }
     by_model
         .into_iter()
-        .max_by_key(|(_, n)| *n)
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
         .map(|(m, _)| m)
         .unwrap()
 }

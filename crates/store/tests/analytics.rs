@@ -520,7 +520,8 @@ async fn users_and_properties_agree_on_both_paths(h: Arc<Harness>) {
 }
 
 /// A long range that starts and ends inside an hour: the rollups serve the whole buckets (6 h
-/// and 1 h), the rows the edges, and every figure equals what the rows in the range give.
+/// and 1 h), the rows the edges, and every series figure equals what the rows in the range
+/// give. Users and properties count the whole UTC days the range touches.
 async fn unaligned_long_ranges_are_exact(h: Arc<Harness>) {
     let (org, rows) = seeded(&h, 500).await;
     let since = anchor() - Duration::days(3) - Duration::minutes(217) - Duration::microseconds(3);
@@ -612,7 +613,21 @@ async fn unaligned_long_ranges_are_exact(h: Arc<Harness>) {
         limit: 100,
         offset: 0,
     };
-    assert!(g.segments().iter().any(|s| s.grain.is_some()));
+    // Users and properties: the daily rollups over the range widened to whole UTC days.
+    let segs = g.segments();
+    assert_eq!(segs.len(), 1);
+    let to_us = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1000) as i64;
+    assert!(segs[0].since <= to_us(since) && segs[0].until >= to_us(until));
+    assert_eq!(segs[0].since % 86_400_000_000, 0);
+    assert_eq!(segs[0].until % 86_400_000_000, 0);
+    let (day_since, day_until) = (
+        OffsetDateTime::from_unix_timestamp(segs[0].since / 1_000_000).unwrap(),
+        OffsetDateTime::from_unix_timestamp(segs[0].until / 1_000_000).unwrap(),
+    );
+    let in_range: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| r.created_at >= day_since && r.created_at < day_until)
+        .collect();
     let users = h.store.user_stats(&g).await.unwrap();
     let distinct: HashSet<_> = in_range
         .iter()
@@ -636,8 +651,14 @@ async fn unaligned_long_ranges_are_exact(h: Arc<Harness>) {
             "{}",
             u.key
         );
-        assert_eq!(u.first_seen, mine.iter().map(|r| r.created_at).min().unwrap());
-        assert_eq!(u.last_seen, mine.iter().map(|r| r.created_at).max().unwrap());
+        assert_eq!(
+            u.first_seen,
+            mine.iter().map(|r| r.created_at).min().unwrap()
+        );
+        assert_eq!(
+            u.last_seen,
+            mine.iter().map(|r| r.created_at).max().unwrap()
+        );
     }
     let props = h
         .store

@@ -168,7 +168,7 @@ fn table(
                     @if rows.len() > PAGE_SIZE as usize { a #next-page href=(page_link(page + 1)) { "Next →" } }
                 }
             }
-            @if q.uses_rollups() { p.hint { "Ranges over 48 hours read daily rollups for the whole UTC days and the request log for the partial days at either end." } }
+            @if q.uses_rollups() { p.hint { "Ranges over 48 hours read daily rollups, aligned to whole UTC days." } }
         }
     }
 }

@@ -58,3 +58,8 @@ INSERT INTO rollup_errors_6h
 SELECT org_id, (hour / 21600000000) * 21600000000, status, error_type, SUM(n)
 FROM rollup_errors
 GROUP BY org_id, (hour / 21600000000) * 21600000000, status, error_type;
+
+-- Requests filtered by provider (and billing mode) walk this newest first, like the status,
+-- model and user filters of 0003.
+CREATE INDEX request_logs_org_provider_billing_time
+    ON request_logs (org_id, provider, billing_mode, created_at);

@@ -8,7 +8,7 @@
 //! the widest rollup its step allows for the whole buckets inside the range, narrower rollups
 //! for the whole hours left at the edges, and the rows themselves for the partial hours at
 //! either end, so the answer is exact for any range, not widened to whole buckets.
-//! Users and properties (daily rollups) read the rows for the partial days at the edges too.
+//! Users and properties read their daily rollups over the range widened to whole UTC days.
 //!
 //! Submodules: [`rollups`] (what a batch adds to the rollups, and `update_rollups`) and
 //! `queries` (the SQL of [`AnalyticsStore`], stamped out per backend by `impl_analytics!`).
@@ -332,17 +332,26 @@ impl GroupQuery {
         self.until - self.since > RAW_RANGE_LIMIT
     }
 
+    /// Where the totals come from: on the rollup path the daily rollups over the range widened
+    /// to whole UTC days (reading the rows of the partial days at the edges would cost up to a
+    /// day of rows, the whole budget of the Overview); otherwise the rows.
     pub fn segments(&self) -> Vec<Segment> {
-        let grains: &[i64] = if self.uses_rollups() {
-            &[crate::types::US_PER_DAY]
-        } else {
-            &[]
-        };
-        segments(
+        let (since, until) = (
             crate::types::to_us(self.since),
             crate::types::to_us(self.until),
-            grains,
-        )
+        );
+        if since >= until {
+            return Vec::new();
+        }
+        if !self.uses_rollups() {
+            return segments(since, until, &[]);
+        }
+        let day = crate::types::US_PER_DAY;
+        vec![Segment {
+            grain: Some(day),
+            since: since.div_euclid(day) * day,
+            until: -(-until).div_euclid(day) * day,
+        }]
     }
 }
 
@@ -722,7 +731,21 @@ mod tests {
         assert!(segments(5, 5, &[six, h]).is_empty());
         // Before 1970 too (div_euclid, not truncation).
         let segs = segments(-h - 1, 0, &[h]);
-        assert_eq!(segs[0], Segment { grain: None, since: -h - 1, until: -h });
-        assert_eq!(segs[1], Segment { grain: Some(h), since: -h, until: 0 });
+        assert_eq!(
+            segs[0],
+            Segment {
+                grain: None,
+                since: -h - 1,
+                until: -h
+            }
+        );
+        assert_eq!(
+            segs[1],
+            Segment {
+                grain: Some(h),
+                since: -h,
+                until: 0
+            }
+        );
     }
 }
