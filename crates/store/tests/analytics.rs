@@ -519,8 +519,180 @@ async fn users_and_properties_agree_on_both_paths(h: Arc<Harness>) {
     }
 }
 
+/// A long range that starts and ends inside an hour: the rollups serve the whole buckets (6 h
+/// and 1 h), the rows the edges, and every series figure equals what the rows in the range
+/// give. Users and properties count the whole UTC days the range touches.
+async fn unaligned_long_ranges_are_exact(h: Arc<Harness>) {
+    let (org, rows) = seeded(&h, 500).await;
+    let since = anchor() - Duration::days(3) - Duration::minutes(217) - Duration::microseconds(3);
+    let until = anchor() - Duration::minutes(95);
+    let in_range: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| r.created_at >= since && r.created_at < until)
+        .collect();
+    assert!(in_range.len() > 300 && in_range.len() < rows.len());
+    for step in [3_600i64, 21_600] {
+        let q = SeriesQuery {
+            org_id: org,
+            since,
+            until,
+            step_secs: step,
+        };
+        assert!(q.uses_rollups());
+        let segs = q.segments(true);
+        assert_eq!(segs.first().unwrap().grain, None);
+        assert_eq!(segs.last().unwrap().grain, None);
+        assert_eq!(
+            segs.iter().any(|s| s.grain == Some(21_600_000_000)),
+            step == 21_600,
+            "6-hour rollups serve 6-hour steps only"
+        );
+        let bucket = |r: &LogRow| r.created_at.unix_timestamp().div_euclid(step) * step;
+
+        let mut want: BTreeMap<i64, [i64; 6]> = BTreeMap::new();
+        for r in &in_range {
+            let w = want.entry(bucket(r)).or_default();
+            w[0] += 1;
+            w[1] += i64::from(r.status >= 400 || r.error_type.is_some());
+            w[2] += r.cost_nanos.unwrap_or(0);
+            w[3] += i64::from(r.cost_nanos.is_none());
+            w[4] += r.prompt_tokens.unwrap_or(0) + r.completion_tokens.unwrap_or(0);
+            w[5] += i64::from(r.ttft_ms.is_some());
+        }
+        let mut got: BTreeMap<i64, [i64; 6]> = BTreeMap::new();
+        for p in h.store.usage_series(&q).await.unwrap() {
+            let g = got.entry(p.bucket).or_default();
+            g[0] += p.requests;
+            g[1] += p.errors;
+            g[2] += p.cost_nanos;
+            g[3] += p.unpriced;
+            g[4] += p.prompt_tokens + p.completion_tokens;
+            g[5] += p.ttft_count;
+        }
+        assert_eq!(got, want, "usage per {step} s bucket");
+
+        let mut want: BTreeMap<(i64, i64, i64), i64> = BTreeMap::new();
+        for r in &in_range {
+            let lb = switchyard_store::analytics::latency_bucket;
+            *want.entry((bucket(r), 0, lb(r.latency_ms))).or_default() += 1;
+            if let Some(t) = r.ttft_ms {
+                *want.entry((bucket(r), 1, lb(t))).or_default() += 1;
+            }
+        }
+        let mut got: BTreeMap<(i64, i64, i64), i64> = BTreeMap::new();
+        for p in h.store.latency_histograms(&q).await.unwrap() {
+            *got.entry((p.bucket, p.kind, p.hist)).or_default() += p.n;
+        }
+        assert_eq!(got, want, "histograms per {step} s bucket");
+
+        let mut want: BTreeMap<(u16, String), i64> = BTreeMap::new();
+        for r in in_range.iter().filter(|r| r.status >= 400) {
+            *want
+                .entry((r.status, r.error_type.clone().unwrap_or_default()))
+                .or_default() += 1;
+        }
+        let got: BTreeMap<(u16, String), i64> = h
+            .store
+            .error_counts(&q)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| ((e.status, e.error_type), e.requests))
+            .collect();
+        assert_eq!(got, want, "errors");
+    }
+
+    let g = GroupQuery {
+        org_id: org,
+        since,
+        until,
+        search: None,
+        name: None,
+        sort: GroupSort::Requests,
+        descending: true,
+        limit: 100,
+        offset: 0,
+    };
+    // Users and properties: the daily rollups over the range widened to whole UTC days.
+    let segs = g.segments();
+    assert_eq!(segs.len(), 1);
+    let to_us = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1000) as i64;
+    assert!(segs[0].since <= to_us(since) && segs[0].until >= to_us(until));
+    assert_eq!(segs[0].since % 86_400_000_000, 0);
+    assert_eq!(segs[0].until % 86_400_000_000, 0);
+    let (day_since, day_until) = (
+        OffsetDateTime::from_unix_timestamp(segs[0].since / 1_000_000).unwrap(),
+        OffsetDateTime::from_unix_timestamp(segs[0].until / 1_000_000).unwrap(),
+    );
+    let in_range: Vec<&LogRow> = rows
+        .iter()
+        .filter(|r| r.created_at >= day_since && r.created_at < day_until)
+        .collect();
+    let users = h.store.user_stats(&g).await.unwrap();
+    let distinct: HashSet<_> = in_range
+        .iter()
+        .filter_map(|r| r.user_id.as_deref())
+        .collect();
+    assert_eq!(users.len(), distinct.len());
+    for u in &users {
+        let mine: Vec<&LogRow> = in_range
+            .iter()
+            .filter(|r| r.user_id.as_deref() == Some(u.key.as_str()))
+            .copied()
+            .collect();
+        assert_eq!(
+            (
+                u.requests,
+                u.errors,
+                u.cost_nanos,
+                u.prompt_tokens + u.completion_tokens
+            ),
+            sums(mine.iter().copied()),
+            "{}",
+            u.key
+        );
+        assert_eq!(
+            u.first_seen,
+            mine.iter().map(|r| r.created_at).min().unwrap()
+        );
+        assert_eq!(
+            u.last_seen,
+            mine.iter().map(|r| r.created_at).max().unwrap()
+        );
+    }
+    let props = h
+        .store
+        .property_stats(&GroupQuery {
+            name: Some("feature".into()),
+            ..g.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(props.len(), 2);
+    for p in &props {
+        let mine = in_range
+            .iter()
+            .filter(|r| r.properties.get("feature") == Some(&p.value))
+            .copied();
+        assert_eq!(
+            (
+                p.requests,
+                p.errors,
+                p.cost_nanos,
+                p.prompt_tokens + p.completion_tokens
+            ),
+            sums(mine)
+        );
+    }
+    assert_eq!(
+        h.store.property_names(&g).await.unwrap(),
+        vec!["env".to_owned(), "feature".to_owned()]
+    );
+}
+
 both_backends!(
     search_filters_sorts_and_pages,
     series_agree_with_rows_on_both_paths,
     users_and_properties_agree_on_both_paths,
+    unaligned_long_ranges_are_exact,
 );

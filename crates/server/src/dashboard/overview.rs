@@ -449,7 +449,7 @@ fn render(ctx: &Ctx, range: &Range, by_model: bool, data: &OverviewData) -> Resp
         }
         p.hint {
             "Buckets of " (format::ms(Some(data.step * 1000))) ", times in UTC. "
-            @if rolled { "Ranges over 48 hours read hourly rollups (users: daily), aligned to whole hours." }
+            @if rolled { "Ranges over 48 hours read 6-hourly and hourly rollups for the whole buckets and the request log for the partial hours at either end (top users: daily rollups, aligned to whole UTC days)." }
             @else { "Computed from the request log." }
         }
         (json_block("chart-data", &data.charts(by_model)))

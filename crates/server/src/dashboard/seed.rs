@@ -1,7 +1,8 @@
 //! Synthetic request-log rows for trying the dashboard on real volumes
 //! (`switchyard admin seed-logs`) and for its timing test: spread over a time window, priced
 //! with the registry, with users, properties, errors, streams and both billing modes.
-//! Rows go in with `insert_logs`, batch by batch; the batch commit updates the rollups.
+//! Rows go in with `insert_logs`, batch by batch, in time order as a gateway writes them; the
+//! batch commit updates the rollups, so the seeded rollups are the log writer's own.
 
 use std::collections::BTreeMap;
 
@@ -35,20 +36,38 @@ pub async fn seed_logs(
     days: u32,
     seed: u64,
 ) -> Result<u64, StoreError> {
+    let end = OffsetDateTime::now_utc();
+    seed_logs_until(store, registry, org, rows, days, seed, end).await
+}
+
+/// [`seed_logs`] over `[end - days, end)`: every row falls inside a view of those days.
+pub async fn seed_logs_until(
+    store: &dyn Store,
+    registry: &Registry,
+    org: OrgId,
+    rows: u64,
+    days: u32,
+    seed: u64,
+    end: OffsetDateTime,
+) -> Result<u64, StoreError> {
     let eps = endpoints(registry);
     if eps.is_empty() || rows == 0 {
         return Ok(0);
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let now = OffsetDateTime::now_utc();
     let span_us = i64::from(days.max(1)) * 86_400_000_000;
+    let start = end - Duration::microseconds(span_us);
     let mut written = 0u64;
     let mut batch = Vec::with_capacity(BATCH);
     while written < rows {
         batch.clear();
         let n = BATCH.min((rows - written) as usize);
-        for _ in 0..n {
-            batch.push(row(&mut rng, registry, &eps, org, now, span_us));
+        for i in written..written + n as u64 {
+            // Row i at a random point of the i-th of `rows` equal slots: in time order, as a
+            // gateway writes its log (a batch spans a few hours, not the whole window).
+            let at = ((i as f64 + rng.gen::<f64>()) * span_us as f64 / rows as f64) as i64;
+            let created = start + Duration::microseconds(at.clamp(0, span_us - 1));
+            batch.push(row(&mut rng, registry, &eps, org, created));
         }
         // The batch commit keeps the rollups with the rows.
         store.insert_logs(&batch).await?;
@@ -62,13 +81,11 @@ fn row(
     registry: &Registry,
     eps: &[&Endpoint],
     org: OrgId,
-    now: OffsetDateTime,
-    span_us: i64,
+    created: OffsetDateTime,
 ) -> LogRow {
     // Popular endpoints more often: the square of a uniform skews towards the start.
     let pick = (rng.gen::<f64>().powi(2) * eps.len() as f64) as usize;
     let e = eps[pick.min(eps.len() - 1)];
-    let created = now - Duration::microseconds(rng.gen_range(0..span_us));
     let stream = rng.gen_bool(0.4);
     let roll: f64 = rng.gen();
     let (status, error_type) = if roll < 0.015 {

@@ -1,11 +1,14 @@
 //! The dashboard's read side: filtered, sorted, keyset-paginated request lists; usage series,
 //! latency histograms and error counts for the Overview; per-user and per-property aggregates.
 //!
-//! Ranges of at most [`RAW_RANGE_LIMIT`] read `request_logs` directly (exact, and live to the
-//! last batch). Longer ranges read the rollup tables of migration 0003, which
-//! [`update_rollups`] maintains inside the log writer's transaction: hourly usage, latency
-//! histograms and errors, daily users and properties. A long range is therefore aligned to
-//! whole hours (days for users and properties).
+//! Ranges of at most [`RAW_RANGE_LIMIT`] read `request_logs` directly. Longer ranges read the
+//! rollup tables of migrations 0003 and 0006, which [`update_rollups`] maintains inside the log
+//! writer's transaction (so they are as live as the rows): 6-hourly and hourly usage, latency
+//! histograms and errors, daily users and properties. A long series is cut into [`segments`]:
+//! the widest rollup its step allows for the whole buckets inside the range, narrower rollups
+//! for the whole hours left at the edges, and the rows themselves for the partial hours at
+//! either end, so the answer is exact for any range, not widened to whole buckets.
+//! Users and properties read their daily rollups over the range widened to whole UTC days.
 //!
 //! Submodules: [`rollups`] (what a batch adds to the rollups, and `update_rollups`) and
 //! `queries` (the SQL of [`AnalyticsStore`], stamped out per backend by `impl_analytics!`).
@@ -38,6 +41,51 @@ pub const LATENCY_BUCKETS_MS: &[i64] = &[
 ];
 
 pub(crate) const US_PER_HOUR: i64 = 3_600_000_000;
+/// Width of the 6-hour rollups of migration 0006.
+pub(crate) const US_PER_6H: i64 = 6 * US_PER_HOUR;
+
+/// A piece of a range, `[since, until)` in µs, and where it is read from: a rollup of buckets
+/// `grain` µs wide (the piece covers whole buckets), or the rows (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub grain: Option<i64>,
+    pub since: i64,
+    pub until: i64,
+}
+
+/// Cuts `[since, until)` into pieces: the whole buckets of the first grain in the middle, the
+/// rest at either edge cut the same way with the next grains, and the rows for what no grain
+/// covers. `grains` go widest first, each a multiple of the next. In time order.
+pub fn segments(since: i64, until: i64, grains: &[i64]) -> Vec<Segment> {
+    fn split(since: i64, until: i64, grains: &[i64], out: &mut Vec<Segment>) {
+        if since >= until {
+            return;
+        }
+        let Some((&g, rest)) = grains.split_first() else {
+            out.push(Segment {
+                grain: None,
+                since,
+                until,
+            });
+            return;
+        };
+        let (a, b) = (-(-since).div_euclid(g) * g, until.div_euclid(g) * g);
+        if a < b {
+            split(since, a, rest, out);
+            out.push(Segment {
+                grain: Some(g),
+                since: a,
+                until: b,
+            });
+            split(b, until, rest, out);
+        } else {
+            split(since, until, rest, out);
+        }
+    }
+    let mut out = Vec::new();
+    split(since, until, grains, &mut out);
+    out
+}
 
 /// Which requests a list shows. Every field narrows; `None` is "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,9 +219,28 @@ pub struct SeriesQuery {
 }
 
 impl SeriesQuery {
-    /// Whether this range is answered from the rollups.
+    /// Whether this range is answered from the rollups (with the rows at its edges).
     pub fn uses_rollups(&self) -> bool {
         self.until - self.since > RAW_RANGE_LIMIT
+    }
+
+    /// Where the series of this query come from. `by_step`: the buckets of the answer are
+    /// `step_secs` wide, so only rollups whose width divides the step can serve them.
+    pub fn segments(&self, by_step: bool) -> Vec<Segment> {
+        let step = self.step_secs.max(1) * 1_000_000;
+        let grains: Vec<i64> = if self.uses_rollups() {
+            [US_PER_6H, US_PER_HOUR]
+                .into_iter()
+                .filter(|g| !by_step || step % g == 0)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        segments(
+            crate::types::to_us(self.since),
+            crate::types::to_us(self.until),
+            &grains,
+        )
     }
 }
 
@@ -260,8 +327,31 @@ pub struct GroupQuery {
 }
 
 impl GroupQuery {
+    /// Whether this range reads the daily rollups (with the rows for the partial days).
     pub fn uses_rollups(&self) -> bool {
         self.until - self.since > RAW_RANGE_LIMIT
+    }
+
+    /// Where the totals come from: on the rollup path the daily rollups over the range widened
+    /// to whole UTC days (reading the rows of the partial days at the edges would cost up to a
+    /// day of rows, the whole budget of the Overview); otherwise the rows.
+    pub fn segments(&self) -> Vec<Segment> {
+        let (since, until) = (
+            crate::types::to_us(self.since),
+            crate::types::to_us(self.until),
+        );
+        if since >= until {
+            return Vec::new();
+        }
+        if !self.uses_rollups() {
+            return segments(since, until, &[]);
+        }
+        let day = crate::types::US_PER_DAY;
+        vec![Segment {
+            grain: Some(day),
+            since: since.div_euclid(day) * day,
+            until: -(-until).div_euclid(day) * day,
+        }]
     }
 }
 
@@ -347,27 +437,182 @@ pub(crate) fn is_error(row: &LogRow) -> bool {
     row.status >= 400 || row.error_type.is_some()
 }
 
-/// A range in stored microseconds. Rollup ranges are widened to whole hours, or whole days for
-/// users and properties, so that every bucket that overlaps the range counts.
-pub(crate) fn bounds(
-    since: OffsetDateTime,
-    until: OffsetDateTime,
-    rollups: bool,
-    daily: bool,
-) -> (i64, i64) {
-    let (s, u) = (crate::types::to_us(since), crate::types::to_us(until));
-    if !rollups {
-        return (s, u);
-    }
-    let unit = if daily {
-        crate::types::US_PER_DAY
+/// The rollup table of a grain: `rollup_<what>` (hourly) or `rollup_<what>_6h`.
+fn rollup_table(what: &str, grain: i64) -> String {
+    if grain == US_PER_6H {
+        format!("rollup_{what}_6h")
     } else {
-        US_PER_HOUR
+        format!("rollup_{what}")
+    }
+}
+
+/// `org_id = ? AND <col> >= ? AND <col> < ?` for one segment.
+fn push_segment_where<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'_, DB>,
+    org: &str,
+    col: &str,
+    s: &Segment,
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push(" WHERE org_id = ")
+        .push_bind(org.to_owned())
+        .push(format!(" AND {col} >= "))
+        .push_bind(s.since)
+        .push(format!(" AND {col} < "))
+        .push_bind(s.until);
+}
+
+/// `(<col> / step) * step`, the start of a series bucket.
+fn push_bucket<DB: sqlx::Database>(qb: &mut sqlx::QueryBuilder<'_, DB>, col: &str, step_us: i64)
+where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push(format!("({col} / "))
+        .push_bind(step_us)
+        .push(") * ")
+        .push_bind(step_us);
+}
+
+/// The usage series over `segs`: one `UNION ALL` arm per segment, summed per bucket, provider,
+/// model and billing mode. Columns: b, p, m, bm, then the nine counters of [`UsagePoint`].
+pub(crate) fn push_usage_sql<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'_, DB>,
+    org: &str,
+    step_us: i64,
+    segs: &[Segment],
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push(
+        "SELECT b, p, m, bm, CAST(SUM(n) AS BIGINT), CAST(SUM(e) AS BIGINT), \
+         CAST(SUM(c) AS BIGINT), CAST(SUM(u) AS BIGINT), CAST(SUM(pt) AS BIGINT), \
+         CAST(SUM(ct) AS BIGINT), CAST(SUM(l) AS BIGINT), CAST(SUM(t) AS BIGINT), \
+         CAST(SUM(tn) AS BIGINT) FROM (",
+    );
+    for (i, s) in segs.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push("SELECT ");
+        match s.grain {
+            Some(g) => {
+                push_bucket(qb, "hour", step_us);
+                qb.push(format!(
+                    " AS b, provider AS p, model AS m, billing_mode AS bm, requests AS n, \
+                     errors AS e, cost_nanos AS c, unpriced AS u, prompt_tokens AS pt, \
+                     completion_tokens AS ct, latency_ms_sum AS l, ttft_ms_sum AS t, \
+                     ttft_count AS tn FROM {}",
+                    rollup_table("usage", g)
+                ));
+                push_segment_where(qb, org, "hour", s);
+            }
+            None => {
+                push_bucket(qb, "created_at", step_us);
+                qb.push(
+                    " AS b, COALESCE(provider, '') AS p, model AS m, \
+                     COALESCE(billing_mode, '') AS bm, CAST(1 AS BIGINT) AS n, \
+                     CAST(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS e, \
+                     COALESCE(cost_nanos, 0) AS c, \
+                     CAST(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END AS BIGINT) AS u, \
+                     COALESCE(prompt_tokens, 0) AS pt, COALESCE(completion_tokens, 0) AS ct, \
+                     latency_ms AS l, COALESCE(ttft_ms, 0) AS t, \
+                     CAST(CASE WHEN ttft_ms IS NULL THEN 0 ELSE 1 END AS BIGINT) AS tn \
+                     FROM request_logs",
+                );
+                push_segment_where(qb, org, "created_at", s);
+            }
+        }
+    }
+    qb.push(") AS x GROUP BY b, p, m, bm ORDER BY b");
+}
+
+/// Latency (kind 0) and TTFT (kind 1) histograms over `segs`. Columns: b, kind, hist, n.
+pub(crate) fn push_histogram_sql<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'_, DB>,
+    org: &str,
+    step_us: i64,
+    segs: &[Segment],
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push("SELECT b, k, h, CAST(SUM(n) AS BIGINT) FROM (");
+    let mut first = true;
+    let mut arm = |qb: &mut sqlx::QueryBuilder<'_, DB>| {
+        if !first {
+            qb.push(" UNION ALL ");
+        }
+        first = false;
+        qb.push("SELECT ");
     };
-    (
-        s.div_euclid(unit) * unit,
-        (u + unit - 1).div_euclid(unit) * unit,
-    )
+    for s in segs {
+        match s.grain {
+            Some(g) => {
+                arm(qb);
+                push_bucket(qb, "hour", step_us);
+                qb.push(format!(
+                    " AS b, kind AS k, bucket AS h, n AS n FROM {}",
+                    rollup_table("latency", g)
+                ));
+                push_segment_where(qb, org, "hour", s);
+            }
+            None => {
+                for (kind, col) in [(0, "latency_ms"), (1, "ttft_ms")] {
+                    arm(qb);
+                    push_bucket(qb, "created_at", step_us);
+                    qb.push(format!(
+                        " AS b, CAST({kind} AS BIGINT) AS k, {} AS h, CAST(1 AS BIGINT) AS n \
+                         FROM request_logs",
+                        latency_bucket_sql(col)
+                    ));
+                    push_segment_where(qb, org, "created_at", s);
+                    if kind == 1 {
+                        qb.push(" AND ttft_ms IS NOT NULL");
+                    }
+                }
+            }
+        }
+    }
+    qb.push(") AS x GROUP BY b, k, h ORDER BY b");
+}
+
+/// Failures by status and error type over `segs`, most frequent first. Columns: status,
+/// error type, requests.
+pub(crate) fn push_errors_sql<DB: sqlx::Database>(
+    qb: &mut sqlx::QueryBuilder<'_, DB>,
+    org: &str,
+    segs: &[Segment],
+) where
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    qb.push("SELECT s, et, CAST(SUM(n) AS BIGINT) AS c FROM (");
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        match seg.grain {
+            Some(g) => {
+                qb.push(format!(
+                    "SELECT status AS s, error_type AS et, n AS n FROM {}",
+                    rollup_table("errors", g)
+                ));
+                push_segment_where(qb, org, "hour", seg);
+            }
+            None => {
+                qb.push(
+                    "SELECT status AS s, COALESCE(error_type, '') AS et, CAST(1 AS BIGINT) AS n \
+                     FROM request_logs",
+                );
+                push_segment_where(qb, org, "created_at", seg);
+                qb.push(" AND (status >= 400 OR error_type IS NOT NULL)");
+            }
+        }
+    }
+    qb.push(") AS x GROUP BY s, et ORDER BY c DESC, s, et LIMIT 50");
 }
 
 pub(crate) fn push_group_order<DB: sqlx::Database>(
@@ -441,10 +686,66 @@ mod tests {
     }
 
     #[test]
-    fn rollup_bounds_cover_whole_buckets() {
-        let t = |us: i64| OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).unwrap();
-        let (s, u) = bounds(t(US_PER_HOUR + 5), t(3 * US_PER_HOUR + 1), true, false);
-        assert_eq!((s, u), (US_PER_HOUR, 4 * US_PER_HOUR));
-        assert_eq!(bounds(t(7), t(9), false, false), (7, 9));
+    fn segments_read_rollups_for_whole_buckets_and_rows_for_the_edges() {
+        let h = US_PER_HOUR;
+        let six = US_PER_6H;
+        // 01:00:05 to 14:30: rows to 02:00, hourly to 06:00, 6-hourly to 12:00, hourly to
+        // 14:00, rows to 14:30.
+        let segs = segments(h + 5, 14 * h + h / 2, &[six, h]);
+        let got: Vec<_> = segs.iter().map(|s| (s.grain, s.since, s.until)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (None, h + 5, 2 * h),
+                (Some(h), 2 * h, six),
+                (Some(six), six, 2 * six),
+                (Some(h), 2 * six, 14 * h),
+                (None, 14 * h, 14 * h + h / 2),
+            ]
+        );
+        // The pieces tile the range exactly.
+        assert!(segs.windows(2).all(|w| w[0].until == w[1].since));
+        // Shorter than a 6-hour bucket: hours and rows only; inside one hour: rows only.
+        let got: Vec<_> = segments(h + 1, 3 * h, &[six, h])
+            .iter()
+            .map(|s| s.grain)
+            .collect();
+        assert_eq!(got, vec![None, Some(h)]);
+        assert_eq!(
+            segments(h + 1, h + 9, &[six, h]),
+            vec![Segment {
+                grain: None,
+                since: h + 1,
+                until: h + 9
+            }]
+        );
+        // Aligned bounds need no rows; an empty range has no pieces.
+        assert_eq!(
+            segments(0, 2 * six, &[six, h]),
+            vec![Segment {
+                grain: Some(six),
+                since: 0,
+                until: 2 * six
+            }]
+        );
+        assert!(segments(5, 5, &[six, h]).is_empty());
+        // Before 1970 too (div_euclid, not truncation).
+        let segs = segments(-h - 1, 0, &[h]);
+        assert_eq!(
+            segs[0],
+            Segment {
+                grain: None,
+                since: -h - 1,
+                until: -h
+            }
+        );
+        assert_eq!(
+            segs[1],
+            Segment {
+                grain: Some(h),
+                since: -h,
+                until: 0
+            }
+        );
     }
 }

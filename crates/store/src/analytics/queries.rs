@@ -166,38 +166,19 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::SeriesQuery,
             ) -> $crate::BoxFut<'a, Vec<$crate::analytics::UsagePoint>> {
                 Box::pin(async move {
-                    let step = q.step_secs.max(1) * 1_000_000;
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), false);
-                    let sql = if q.uses_rollups() {
-                        "SELECT (hour / $1) * $1 AS b, provider AS p, model AS m, billing_mode AS bm, \
-                         CAST(SUM(requests) AS BIGINT), CAST(SUM(errors) AS BIGINT), \
-                         CAST(SUM(cost_nanos) AS BIGINT), CAST(SUM(unpriced) AS BIGINT), \
-                         CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
-                         CAST(SUM(latency_ms_sum) AS BIGINT), CAST(SUM(ttft_ms_sum) AS BIGINT), \
-                         CAST(SUM(ttft_count) AS BIGINT) \
-                         FROM rollup_usage WHERE org_id = $2 AND hour >= $3 AND hour < $4 \
-                         GROUP BY 1, 2, 3, 4 ORDER BY 1"
-                    } else {
-                        "SELECT (created_at / $1) * $1 AS b, COALESCE(provider, '') AS p, model AS m, \
-                         COALESCE(billing_mode, '') AS bm, COUNT(*), \
-                         CAST(SUM(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT), \
-                         CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT), \
-                         CAST(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END) AS BIGINT), \
-                         CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT), \
-                         CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT), \
-                         CAST(SUM(latency_ms) AS BIGINT), CAST(COALESCE(SUM(ttft_ms), 0) AS BIGINT), \
-                         COUNT(ttft_ms) \
-                         FROM request_logs WHERE org_id = $2 AND created_at >= $3 AND created_at < $4 \
-                         GROUP BY 1, 2, 3, 4 ORDER BY 1"
-                    };
+                    let segs = q.segments(true);
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                    $crate::analytics::push_usage_sql(
+                        &mut qb,
+                        &q.org_id.to_string(),
+                        q.step_secs.max(1) * 1_000_000,
+                        &segs,
+                    );
                     type R = (i64, String, String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
-                    let rows: Vec<R> = sqlx::query_as(sql)
-                        .bind(step)
-                        .bind(q.org_id.to_string())
-                        .bind(since)
-                        .bind(until)
-                        .fetch_all(self.reader())
-                        .await?;
+                    let rows: Vec<R> = qb.build_query_as().fetch_all(self.reader()).await?;
                     Ok(rows
                         .into_iter()
                         .map(|(b, provider, model, billing, requests, errors, cost, unpriced, pt, ct, lat, ttft, ttft_n)| {
@@ -226,32 +207,19 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::SeriesQuery,
             ) -> $crate::BoxFut<'a, Vec<$crate::analytics::HistPoint>> {
                 Box::pin(async move {
-                    let step = q.step_secs.max(1) * 1_000_000;
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), false);
-                    let sql = if q.uses_rollups() {
-                        "SELECT (hour / $1) * $1, kind, bucket, CAST(SUM(n) AS BIGINT) FROM rollup_latency \
-                         WHERE org_id = $2 AND hour >= $3 AND hour < $4 GROUP BY 1, 2, 3 ORDER BY 1"
-                            .to_owned()
-                    } else {
-                        format!(
-                            "SELECT b, kind, h, COUNT(*) FROM (\
-                             SELECT (created_at / $1) * $1 AS b, CAST(0 AS BIGINT) AS kind, {lat} AS h FROM request_logs \
-                             WHERE org_id = $2 AND created_at >= $3 AND created_at < $4 \
-                             UNION ALL \
-                             SELECT (created_at / $1) * $1 AS b, CAST(1 AS BIGINT) AS kind, {ttft} AS h FROM request_logs \
-                             WHERE org_id = $2 AND created_at >= $3 AND created_at < $4 AND ttft_ms IS NOT NULL\
-                             ) AS x GROUP BY b, kind, h ORDER BY b",
-                            lat = $crate::analytics::latency_bucket_sql("latency_ms"),
-                            ttft = $crate::analytics::latency_bucket_sql("ttft_ms"),
-                        )
-                    };
-                    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&sql)
-                        .bind(step)
-                        .bind(q.org_id.to_string())
-                        .bind(since)
-                        .bind(until)
-                        .fetch_all(self.reader())
-                        .await?;
+                    let segs = q.segments(true);
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                    $crate::analytics::push_histogram_sql(
+                        &mut qb,
+                        &q.org_id.to_string(),
+                        q.step_secs.max(1) * 1_000_000,
+                        &segs,
+                    );
+                    let rows: Vec<(i64, i64, i64, i64)> =
+                        qb.build_query_as().fetch_all(self.reader()).await?;
                     Ok(rows
                         .into_iter()
                         .map(|(b, kind, hist, n)| $crate::analytics::HistPoint {
@@ -269,23 +237,15 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::SeriesQuery,
             ) -> $crate::BoxFut<'a, Vec<$crate::analytics::ErrorCount>> {
                 Box::pin(async move {
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), false);
-                    let sql = if q.uses_rollups() {
-                        "SELECT status, error_type, CAST(SUM(n) AS BIGINT) AS c FROM rollup_errors \
-                         WHERE org_id = $1 AND hour >= $2 AND hour < $3 \
-                         GROUP BY status, error_type ORDER BY c DESC, status LIMIT 50"
-                    } else {
-                        "SELECT status, COALESCE(error_type, '') AS et, COUNT(*) AS c FROM request_logs \
-                         WHERE org_id = $1 AND created_at >= $2 AND created_at < $3 \
-                         AND (status >= 400 OR error_type IS NOT NULL) \
-                         GROUP BY status, COALESCE(error_type, '') ORDER BY c DESC, status LIMIT 50"
-                    };
-                    let rows: Vec<(i64, String, i64)> = sqlx::query_as(sql)
-                        .bind(q.org_id.to_string())
-                        .bind(since)
-                        .bind(until)
-                        .fetch_all(self.reader())
-                        .await?;
+                    // Not per bucket: the widest rollup serves, whatever the step.
+                    let segs = q.segments(false);
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("");
+                    $crate::analytics::push_errors_sql(&mut qb, &q.org_id.to_string(), &segs);
+                    let rows: Vec<(i64, String, i64)> =
+                        qb.build_query_as().fetch_all(self.reader()).await?;
                     Ok(rows
                         .into_iter()
                         .map(|(status, error_type, requests)| $crate::analytics::ErrorCount {
@@ -302,37 +262,52 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::GroupQuery,
             ) -> $crate::BoxFut<'a, Vec<$crate::analytics::GroupStats>> {
                 Box::pin(async move {
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), true);
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(if q.uses_rollups() {
-                        "SELECT k1, '' AS k2, requests, errs, cost, unpriced, pt, ct, lat, first_seen, last_seen FROM (\
-                         SELECT user_id AS k1, CAST(SUM(requests) AS BIGINT) AS requests, \
-                         CAST(SUM(errors) AS BIGINT) AS errs, CAST(SUM(cost_nanos) AS BIGINT) AS cost, \
-                         CAST(SUM(unpriced) AS BIGINT) AS unpriced, CAST(SUM(prompt_tokens) AS BIGINT) AS pt, \
-                         CAST(SUM(completion_tokens) AS BIGINT) AS ct, CAST(SUM(latency_ms_sum) AS BIGINT) AS lat, \
-                         MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen \
-                         FROM rollup_users WHERE org_id = "
-                    } else {
-                        "SELECT k1, '' AS k2, requests, errs, cost, unpriced, pt, ct, lat, first_seen, last_seen FROM (\
-                         SELECT user_id AS k1, COUNT(*) AS requests, \
-                         CAST(SUM(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS errs, \
-                         CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS cost, \
-                         CAST(SUM(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unpriced, \
-                         CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS pt, \
-                         CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS ct, \
-                         CAST(SUM(latency_ms) AS BIGINT) AS lat, \
-                         MIN(created_at) AS first_seen, MAX(created_at) AS last_seen \
-                         FROM request_logs WHERE user_id IS NOT NULL AND org_id = "
-                    });
-                    let time_col = if q.uses_rollups() { "day" } else { "created_at" };
-                    qb.push_bind(q.org_id.to_string());
-                    qb.push(format!(" AND {time_col} >= ")).push_bind(since);
-                    qb.push(format!(" AND {time_col} < ")).push_bind(until);
-                    if let Some(s) = &q.search {
-                        qb.push(" AND user_id LIKE ")
-                            .push_bind($crate::analytics::like_pattern(s))
-                            .push(" ESCAPE '\\'");
+                    let segs = q.segments();
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
                     }
-                    qb.push(" GROUP BY user_id) AS g");
+                    let org = q.org_id.to_string();
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT k1, '' AS k2, requests, errs, cost, unpriced, pt, ct, lat, first_seen, last_seen FROM (\
+                         SELECT k1, CAST(SUM(n) AS BIGINT) AS requests, CAST(SUM(e) AS BIGINT) AS errs, \
+                         CAST(SUM(c) AS BIGINT) AS cost, CAST(SUM(u) AS BIGINT) AS unpriced, \
+                         CAST(SUM(pt) AS BIGINT) AS pt, CAST(SUM(ct) AS BIGINT) AS ct, \
+                         CAST(SUM(l) AS BIGINT) AS lat, MIN(fs) AS first_seen, MAX(ls) AS last_seen FROM (",
+                    );
+                    for (i, s) in segs.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(" UNION ALL ");
+                        }
+                        let time_col = if s.grain.is_some() {
+                            qb.push(
+                                "SELECT user_id AS k1, requests AS n, errors AS e, cost_nanos AS c, \
+                                 unpriced AS u, prompt_tokens AS pt, completion_tokens AS ct, \
+                                 latency_ms_sum AS l, first_seen AS fs, last_seen AS ls \
+                                 FROM rollup_users WHERE org_id = ",
+                            );
+                            "day"
+                        } else {
+                            qb.push(
+                                "SELECT user_id AS k1, CAST(1 AS BIGINT) AS n, \
+                                 CAST(CASE WHEN status >= 400 OR error_type IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS e, \
+                                 COALESCE(cost_nanos, 0) AS c, \
+                                 CAST(CASE WHEN cost_nanos IS NULL THEN 1 ELSE 0 END AS BIGINT) AS u, \
+                                 COALESCE(prompt_tokens, 0) AS pt, COALESCE(completion_tokens, 0) AS ct, \
+                                 latency_ms AS l, created_at AS fs, created_at AS ls \
+                                 FROM request_logs WHERE user_id IS NOT NULL AND org_id = ",
+                            );
+                            "created_at"
+                        };
+                        qb.push_bind(org.clone());
+                        qb.push(format!(" AND {time_col} >= ")).push_bind(s.since);
+                        qb.push(format!(" AND {time_col} < ")).push_bind(s.until);
+                        if let Some(text) = &q.search {
+                            qb.push(" AND user_id LIKE ")
+                                .push_bind($crate::analytics::like_pattern(text))
+                                .push(" ESCAPE '\\'");
+                        }
+                    }
+                    qb.push(") AS x GROUP BY k1) AS g");
                     $crate::analytics::push_group_order(&mut qb, q);
                     let rows = qb.build().fetch_all(self.reader()).await?;
                     rows.iter().map($crate::analytics::group_from_row::<$db>).collect()
@@ -344,48 +319,56 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::GroupQuery,
             ) -> $crate::BoxFut<'a, Vec<$crate::analytics::GroupStats>> {
                 Box::pin(async move {
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), true);
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(if q.uses_rollups() {
+                    let segs = q.segments();
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let org = q.org_id.to_string();
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "SELECT k1, k2, requests, errs, cost, unpriced, pt, ct, lat, first_seen, last_seen FROM (\
-                         SELECT name AS k1, value AS k2, CAST(SUM(requests) AS BIGINT) AS requests, \
-                         CAST(SUM(errors) AS BIGINT) AS errs, CAST(SUM(cost_nanos) AS BIGINT) AS cost, \
-                         CAST(SUM(unpriced) AS BIGINT) AS unpriced, CAST(SUM(prompt_tokens) AS BIGINT) AS pt, \
-                         CAST(SUM(completion_tokens) AS BIGINT) AS ct, CAST(SUM(latency_ms_sum) AS BIGINT) AS lat, \
-                         MIN(first_seen) AS first_seen, MAX(last_seen) AS last_seen \
-                         FROM rollup_properties WHERE org_id = ".to_owned()
-                    } else {
-                        format!(
-                            "SELECT k1, k2, requests, errs, cost, unpriced, pt, ct, lat, first_seen, last_seen FROM (\
-                             SELECT p.key AS k1, p.value AS k2, COUNT(*) AS requests, \
-                             CAST(SUM(CASE WHEN r.status >= 400 OR r.error_type IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT) AS errs, \
-                             CAST(COALESCE(SUM(r.cost_nanos), 0) AS BIGINT) AS cost, \
-                             CAST(SUM(CASE WHEN r.cost_nanos IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unpriced, \
-                             CAST(COALESCE(SUM(r.prompt_tokens), 0) AS BIGINT) AS pt, \
-                             CAST(COALESCE(SUM(r.completion_tokens), 0) AS BIGINT) AS ct, \
-                             CAST(SUM(r.latency_ms) AS BIGINT) AS lat, \
-                             MIN(r.created_at) AS first_seen, MAX(r.created_at) AS last_seen \
-                             FROM request_logs r {} WHERE r.properties <> '{{}}' AND r.org_id = ",
-                            $props_from
-                        )
-                    });
-                    let rollups = q.uses_rollups();
-                    let (time_col, name_col, value_col) = if rollups {
-                        ("day", "name", "value")
-                    } else {
-                        ("r.created_at", "p.key", "p.value")
-                    };
-                    qb.push_bind(q.org_id.to_string());
-                    qb.push(format!(" AND {time_col} >= ")).push_bind(since);
-                    qb.push(format!(" AND {time_col} < ")).push_bind(until);
-                    if let Some(n) = &q.name {
-                        qb.push(format!(" AND {name_col} = ")).push_bind(n.as_str());
+                         SELECT k1, k2, CAST(SUM(n) AS BIGINT) AS requests, CAST(SUM(e) AS BIGINT) AS errs, \
+                         CAST(SUM(c) AS BIGINT) AS cost, CAST(SUM(u) AS BIGINT) AS unpriced, \
+                         CAST(SUM(pt) AS BIGINT) AS pt, CAST(SUM(ct) AS BIGINT) AS ct, \
+                         CAST(SUM(l) AS BIGINT) AS lat, MIN(fs) AS first_seen, MAX(ls) AS last_seen FROM (",
+                    );
+                    for (i, s) in segs.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(" UNION ALL ");
+                        }
+                        let (time_col, name_col, value_col) = if s.grain.is_some() {
+                            qb.push(
+                                "SELECT name AS k1, value AS k2, requests AS n, errors AS e, \
+                                 cost_nanos AS c, unpriced AS u, prompt_tokens AS pt, \
+                                 completion_tokens AS ct, latency_ms_sum AS l, first_seen AS fs, \
+                                 last_seen AS ls FROM rollup_properties WHERE org_id = ",
+                            );
+                            ("day", "name", "value")
+                        } else {
+                            qb.push(format!(
+                                "SELECT p.key AS k1, p.value AS k2, CAST(1 AS BIGINT) AS n, \
+                                 CAST(CASE WHEN r.status >= 400 OR r.error_type IS NOT NULL THEN 1 ELSE 0 END AS BIGINT) AS e, \
+                                 COALESCE(r.cost_nanos, 0) AS c, \
+                                 CAST(CASE WHEN r.cost_nanos IS NULL THEN 1 ELSE 0 END AS BIGINT) AS u, \
+                                 COALESCE(r.prompt_tokens, 0) AS pt, COALESCE(r.completion_tokens, 0) AS ct, \
+                                 r.latency_ms AS l, r.created_at AS fs, r.created_at AS ls \
+                                 FROM request_logs r {} WHERE r.properties <> '{{}}' AND r.org_id = ",
+                                $props_from
+                            ));
+                            ("r.created_at", "p.key", "p.value")
+                        };
+                        qb.push_bind(org.clone());
+                        qb.push(format!(" AND {time_col} >= ")).push_bind(s.since);
+                        qb.push(format!(" AND {time_col} < ")).push_bind(s.until);
+                        if let Some(n) = &q.name {
+                            qb.push(format!(" AND {name_col} = ")).push_bind(n.clone());
+                        }
+                        if let Some(text) = &q.search {
+                            qb.push(format!(" AND {value_col} LIKE "))
+                                .push_bind($crate::analytics::like_pattern(text))
+                                .push(" ESCAPE '\\'");
+                        }
                     }
-                    if let Some(s) = &q.search {
-                        qb.push(format!(" AND {value_col} LIKE "))
-                            .push_bind($crate::analytics::like_pattern(s))
-                            .push(" ESCAPE '\\'");
-                    }
-                    qb.push(format!(" GROUP BY {name_col}, {value_col}) AS g"));
+                    qb.push(") AS x GROUP BY k1, k2) AS g");
                     $crate::analytics::push_group_order(&mut qb, q);
                     let rows = qb.build().fetch_all(self.reader()).await?;
                     rows.iter().map($crate::analytics::group_from_row::<$db>).collect()
@@ -397,25 +380,33 @@ macro_rules! impl_analytics {
                 q: &'a $crate::analytics::GroupQuery,
             ) -> $crate::BoxFut<'a, Vec<String>> {
                 Box::pin(async move {
-                    let (since, until) = $crate::analytics::bounds(q.since, q.until, q.uses_rollups(), true);
-                    let sql = if q.uses_rollups() {
-                        "SELECT DISTINCT name FROM rollup_properties WHERE org_id = $1 AND day >= $2 \
-                         AND day < $3 ORDER BY name LIMIT 200"
-                            .to_owned()
-                    } else {
-                        format!(
-                            "SELECT DISTINCT p.key FROM request_logs r {} WHERE r.properties <> '{{}}' \
-                             AND r.org_id = $1 AND r.created_at >= $2 AND r.created_at < $3 \
-                             ORDER BY p.key LIMIT 200",
-                            $props_from
-                        )
-                    };
-                    let names: Vec<String> = sqlx::query_scalar(&sql)
-                        .bind(q.org_id.to_string())
-                        .bind(since)
-                        .bind(until)
-                        .fetch_all(self.reader())
-                        .await?;
+                    let segs = q.segments();
+                    if segs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let org = q.org_id.to_string();
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT DISTINCT k FROM (");
+                    for (i, s) in segs.iter().enumerate() {
+                        if i > 0 {
+                            qb.push(" UNION ALL ");
+                        }
+                        let time_col = if s.grain.is_some() {
+                            qb.push("SELECT name AS k FROM rollup_properties WHERE org_id = ");
+                            "day"
+                        } else {
+                            qb.push(format!(
+                                "SELECT p.key AS k FROM request_logs r {} \
+                                 WHERE r.properties <> '{{}}' AND r.org_id = ",
+                                $props_from
+                            ));
+                            "r.created_at"
+                        };
+                        qb.push_bind(org.clone());
+                        qb.push(format!(" AND {time_col} >= ")).push_bind(s.since);
+                        qb.push(format!(" AND {time_col} < ")).push_bind(s.until);
+                    }
+                    qb.push(") AS x ORDER BY k LIMIT 200");
+                    let names: Vec<String> = qb.build_query_scalar().fetch_all(self.reader()).await?;
                     Ok(names)
                 })
             }

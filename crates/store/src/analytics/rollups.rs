@@ -1,20 +1,81 @@
-//! The rollups of request_logs (migration 0003): what a batch of rows adds to them, computed in
-//! memory, and the upserts that apply it inside the log writer's transaction.
+//! The rollups of request_logs (migrations 0003 and 0006): what a batch of rows adds to them,
+//! computed in memory, and the upserts that apply it inside the log writer's transaction.
 
 use std::collections::BTreeMap;
 
-use super::{is_error, latency_bucket, US_PER_HOUR};
+use super::{is_error, latency_bucket, US_PER_6H, US_PER_HOUR};
 use crate::{BoxFut, LogRow};
 
+/// (org, bucket start, provider, model, billing mode).
+pub(crate) type UsageKey = (String, i64, String, String, String);
+
+/// The usage, latency-histogram and error cells of one bucket width.
+#[derive(Default)]
+pub(crate) struct Tier {
+    /// → [requests, errors, cost, unpriced, pt, ct, latency sum, ttft sum, ttft count]
+    pub usage: BTreeMap<UsageKey, [i64; 9]>,
+    /// (org, bucket start, kind, histogram bucket) → requests
+    pub latency: BTreeMap<(String, i64, i64, i64), i64>,
+    /// (org, bucket start, status, error type) → requests
+    pub errors: BTreeMap<(String, i64, i64, String), i64>,
+}
+
+impl Tier {
+    fn add(&mut self, org: &str, start: i64, row: &LogRow) {
+        let u = self
+            .usage
+            .entry((
+                org.to_owned(),
+                start,
+                row.provider.clone().unwrap_or_default(),
+                row.model.clone(),
+                row.billing
+                    .map(|b| b.as_str().to_owned())
+                    .unwrap_or_default(),
+            ))
+            .or_default();
+        u[0] += 1;
+        u[1] += i64::from(is_error(row));
+        u[2] += row.cost_nanos.unwrap_or(0);
+        u[3] += i64::from(row.cost_nanos.is_none());
+        u[4] += row.prompt_tokens.unwrap_or(0);
+        u[5] += row.completion_tokens.unwrap_or(0);
+        u[6] += row.latency_ms;
+        u[7] += row.ttft_ms.unwrap_or(0);
+        u[8] += i64::from(row.ttft_ms.is_some());
+        *self
+            .latency
+            .entry((org.to_owned(), start, 0, latency_bucket(row.latency_ms)))
+            .or_default() += 1;
+        if let Some(t) = row.ttft_ms {
+            *self
+                .latency
+                .entry((org.to_owned(), start, 1, latency_bucket(t)))
+                .or_default() += 1;
+        }
+        if is_error(row) {
+            *self
+                .errors
+                .entry((
+                    org.to_owned(),
+                    start,
+                    i64::from(row.status),
+                    row.error_type.clone().unwrap_or_default(),
+                ))
+                .or_default() += 1;
+        }
+    }
+}
+
 /// Rollup cells a batch of rows adds to, aggregated in memory first so that a batch of 256
-/// rows touches a handful of rows per table. `BTreeMap`s give every transaction the same lock
-/// order on the rollup rows, so concurrent batches (several instances on PostgreSQL) cannot
-/// deadlock on them.
+/// rows touches a handful of rows per table, written with one multi-row upsert per table.
+/// `BTreeMap`s give every transaction the same lock order on the rollup rows, so concurrent
+/// batches (several instances on PostgreSQL) cannot deadlock on them.
 #[derive(Default)]
 pub(crate) struct RollupDelta {
-    pub usage: BTreeMap<(String, i64, String, String, String), [i64; 9]>,
-    pub latency: BTreeMap<(String, i64, i64, i64), i64>,
-    pub errors: BTreeMap<(String, i64, i64, String), i64>,
+    pub hourly: Tier,
+    /// The same cells in 6-hour buckets (migration 0006), for long ranges.
+    pub six_hourly: Tier,
     /// (org, day, user) → totals [requests, errors, cost, unpriced, pt, ct, lat, first, last]
     pub users: BTreeMap<(String, i64, String), [i64; 9]>,
     pub properties: BTreeMap<(String, i64, String, String), [i64; 9]>,
@@ -39,47 +100,11 @@ impl RollupDelta {
         for row in rows {
             let org = row.org_id.to_string();
             let at = crate::types::to_us(row.created_at);
-            let hour = at.div_euclid(US_PER_HOUR) * US_PER_HOUR;
+            d.hourly
+                .add(&org, at.div_euclid(US_PER_HOUR) * US_PER_HOUR, row);
+            d.six_hourly
+                .add(&org, at.div_euclid(US_PER_6H) * US_PER_6H, row);
             let day = at.div_euclid(crate::types::US_PER_DAY) * crate::types::US_PER_DAY;
-            let u = d
-                .usage
-                .entry((
-                    org.clone(),
-                    hour,
-                    row.provider.clone().unwrap_or_default(),
-                    row.model.clone(),
-                    row.billing
-                        .map(|b| b.as_str().to_owned())
-                        .unwrap_or_default(),
-                ))
-                .or_default();
-            u[0] += 1;
-            u[1] += i64::from(is_error(row));
-            u[2] += row.cost_nanos.unwrap_or(0);
-            u[3] += i64::from(row.cost_nanos.is_none());
-            u[4] += row.prompt_tokens.unwrap_or(0);
-            u[5] += row.completion_tokens.unwrap_or(0);
-            u[6] += row.latency_ms;
-            u[7] += row.ttft_ms.unwrap_or(0);
-            u[8] += i64::from(row.ttft_ms.is_some());
-            *d.latency
-                .entry((org.clone(), hour, 0, latency_bucket(row.latency_ms)))
-                .or_default() += 1;
-            if let Some(t) = row.ttft_ms {
-                *d.latency
-                    .entry((org.clone(), hour, 1, latency_bucket(t)))
-                    .or_default() += 1;
-            }
-            if is_error(row) {
-                *d.errors
-                    .entry((
-                        org.clone(),
-                        hour,
-                        i64::from(row.status),
-                        row.error_type.clone().unwrap_or_default(),
-                    ))
-                    .or_default() += 1;
-            }
             if let Some(user) = &row.user_id {
                 add_group(
                     d.users.entry((org.clone(), day, user.clone())).or_default(),
@@ -101,6 +126,17 @@ impl RollupDelta {
     }
 }
 
+/// Cells per upsert statement: 14 binds each at most, well inside SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind parameters.
+pub(crate) const CELLS_PER_STATEMENT: usize = 500;
+
+/// `col = t.col + excluded.col, ...` for the counters of an upsert.
+pub(crate) fn add_set(cols: &[&str]) -> String {
+    cols.iter()
+        .map(|c| format!("{c} = t.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 /// Adds a batch of log rows to the rollup tables inside the caller's transaction. Call it in
 /// the transaction that inserts the rows, **before** the `INSERT ... ON CONFLICT (id) DO
 /// NOTHING`: it leaves out rows whose id is already stored (a replayed batch), so each row
@@ -167,104 +203,122 @@ macro_rules! impl_rollups {
                 tx: &'a mut sqlx::Transaction<'static, $db>,
                 rows: &'a [$crate::LogRow],
             ) -> $crate::BoxFut<'a, ()> {
+                use $crate::analytics::rollups::{add_set, CELLS_PER_STATEMENT};
                 Box::pin(async move {
                     let d = $crate::analytics::rollups::RollupDelta::of(rows);
-                    for ((org, hour, provider, model, billing), v) in &d.usage {
-                        sqlx::query(
-                            "INSERT INTO rollup_usage (org_id, hour, provider, model, billing_mode, \
-                             requests, errors, cost_nanos, unpriced, prompt_tokens, completion_tokens, \
-                             latency_ms_sum, ttft_ms_sum, ttft_count) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                             ON CONFLICT (org_id, hour, provider, model, billing_mode) DO UPDATE SET \
-                             requests = rollup_usage.requests + excluded.requests, \
-                             errors = rollup_usage.errors + excluded.errors, \
-                             cost_nanos = rollup_usage.cost_nanos + excluded.cost_nanos, \
-                             unpriced = rollup_usage.unpriced + excluded.unpriced, \
-                             prompt_tokens = rollup_usage.prompt_tokens + excluded.prompt_tokens, \
-                             completion_tokens = rollup_usage.completion_tokens + excluded.completion_tokens, \
-                             latency_ms_sum = rollup_usage.latency_ms_sum + excluded.latency_ms_sum, \
-                             ttft_ms_sum = rollup_usage.ttft_ms_sum + excluded.ttft_ms_sum, \
-                             ttft_count = rollup_usage.ttft_count + excluded.ttft_count",
-                        )
-                        .bind(org)
-                        .bind(hour)
-                        .bind(provider)
-                        .bind(model)
-                        .bind(billing)
-                        .bind(v[0])
-                        .bind(v[1])
-                        .bind(v[2])
-                        .bind(v[3])
-                        .bind(v[4])
-                        .bind(v[5])
-                        .bind(v[6])
-                        .bind(v[7])
-                        .bind(v[8])
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    for ((org, hour, kind, bucket), n) in &d.latency {
-                        sqlx::query(
-                            "INSERT INTO rollup_latency (org_id, hour, kind, bucket, n) \
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, hour, kind, bucket) \
-                             DO UPDATE SET n = rollup_latency.n + excluded.n",
-                        )
-                        .bind(org)
-                        .bind(hour)
-                        .bind(kind)
-                        .bind(bucket)
-                        .bind(n)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    for ((org, hour, status, error_type), n) in &d.errors {
-                        sqlx::query(
-                            "INSERT INTO rollup_errors (org_id, hour, status, error_type, n) \
-                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, hour, status, error_type) \
-                             DO UPDATE SET n = rollup_errors.n + excluded.n",
-                        )
-                        .bind(org)
-                        .bind(hour)
-                        .bind(status)
-                        .bind(error_type)
-                        .bind(n)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    const GROUP_SET: &str = "requests = t.requests + excluded.requests, \
-                         errors = t.errors + excluded.errors, \
-                         cost_nanos = t.cost_nanos + excluded.cost_nanos, \
-                         unpriced = t.unpriced + excluded.unpriced, \
-                         prompt_tokens = t.prompt_tokens + excluded.prompt_tokens, \
-                         completion_tokens = t.completion_tokens + excluded.completion_tokens, \
-                         latency_ms_sum = t.latency_ms_sum + excluded.latency_ms_sum, \
-                         first_seen = CASE WHEN excluded.first_seen < t.first_seen THEN excluded.first_seen ELSE t.first_seen END, \
-                         last_seen = CASE WHEN excluded.last_seen > t.last_seen THEN excluded.last_seen ELSE t.last_seen END";
-                    let users_sql = format!(
-                        "INSERT INTO rollup_users AS t (org_id, day, user_id, requests, errors, cost_nanos, \
-                         unpriced, prompt_tokens, completion_tokens, latency_ms_sum, first_seen, last_seen) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                         ON CONFLICT (org_id, day, user_id) DO UPDATE SET {GROUP_SET}"
-                    );
-                    for ((org, day, user), v) in &d.users {
-                        let mut q = sqlx::query(&users_sql).bind(org).bind(day).bind(user);
-                        for x in v {
-                            q = q.bind(*x);
+                    // One statement per table and 500 cells (not one per cell): a batch costs
+                    // a few round trips on PostgreSQL whatever its spread. Not kept in the
+                    // statement cache: the text varies with the number of cells.
+                    for (tier, suffix) in [(&d.hourly, ""), (&d.six_hourly, "_6h")] {
+                        let usage: Vec<_> = tier.usage.iter().collect();
+                        for chunk in usage.chunks(CELLS_PER_STATEMENT) {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                                "INSERT INTO rollup_usage{suffix} AS t (org_id, hour, provider, model, \
+                                 billing_mode, requests, errors, cost_nanos, unpriced, prompt_tokens, \
+                                 completion_tokens, latency_ms_sum, ttft_ms_sum, ttft_count) "
+                            ));
+                            qb.push_values(chunk, |mut b, ((org, hour, provider, model, billing), v)| {
+                                b.push_bind(org.as_str())
+                                    .push_bind(*hour)
+                                    .push_bind(provider.as_str())
+                                    .push_bind(model.as_str())
+                                    .push_bind(billing.as_str());
+                                for x in v.iter() {
+                                    b.push_bind(*x);
+                                }
+                            });
+                            qb.push(format!(
+                                " ON CONFLICT (org_id, hour, provider, model, billing_mode) DO UPDATE SET {}",
+                                add_set(&[
+                                    "requests", "errors", "cost_nanos", "unpriced", "prompt_tokens",
+                                    "completion_tokens", "latency_ms_sum", "ttft_ms_sum", "ttft_count",
+                                ])
+                            ));
+                            qb.build().persistent(false).execute(&mut **tx).await?;
                         }
-                        q.execute(&mut **tx).await?;
-                    }
-                    let props_sql = format!(
-                        "INSERT INTO rollup_properties AS t (org_id, day, name, value, requests, errors, \
-                         cost_nanos, unpriced, prompt_tokens, completion_tokens, latency_ms_sum, first_seen, \
-                         last_seen) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                         ON CONFLICT (org_id, day, name, value) DO UPDATE SET {GROUP_SET}"
-                    );
-                    for ((org, day, name, value), v) in &d.properties {
-                        let mut q = sqlx::query(&props_sql).bind(org).bind(day).bind(name).bind(value);
-                        for x in v {
-                            q = q.bind(*x);
+                        let latency: Vec<_> = tier.latency.iter().collect();
+                        for chunk in latency.chunks(CELLS_PER_STATEMENT) {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                                "INSERT INTO rollup_latency{suffix} AS t (org_id, hour, kind, bucket, n) "
+                            ));
+                            qb.push_values(chunk, |mut b, ((org, hour, kind, bucket), n)| {
+                                b.push_bind(org.as_str())
+                                    .push_bind(*hour)
+                                    .push_bind(*kind)
+                                    .push_bind(*bucket)
+                                    .push_bind(**n);
+                            });
+                            qb.push(
+                                " ON CONFLICT (org_id, hour, kind, bucket) DO UPDATE SET n = t.n + excluded.n",
+                            );
+                            qb.build().persistent(false).execute(&mut **tx).await?;
                         }
-                        q.execute(&mut **tx).await?;
+                        let errors: Vec<_> = tier.errors.iter().collect();
+                        for chunk in errors.chunks(CELLS_PER_STATEMENT) {
+                            let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                                "INSERT INTO rollup_errors{suffix} AS t (org_id, hour, status, error_type, n) "
+                            ));
+                            qb.push_values(chunk, |mut b, ((org, hour, status, error_type), n)| {
+                                b.push_bind(org.as_str())
+                                    .push_bind(*hour)
+                                    .push_bind(*status)
+                                    .push_bind(error_type.as_str())
+                                    .push_bind(**n);
+                            });
+                            qb.push(
+                                " ON CONFLICT (org_id, hour, status, error_type) DO UPDATE SET n = t.n + excluded.n",
+                            );
+                            qb.build().persistent(false).execute(&mut **tx).await?;
+                        }
+                    }
+                    let group_set = format!(
+                        "{}, first_seen = CASE WHEN excluded.first_seen < t.first_seen \
+                         THEN excluded.first_seen ELSE t.first_seen END, \
+                         last_seen = CASE WHEN excluded.last_seen > t.last_seen \
+                         THEN excluded.last_seen ELSE t.last_seen END",
+                        add_set(&[
+                            "requests", "errors", "cost_nanos", "unpriced", "prompt_tokens",
+                            "completion_tokens", "latency_ms_sum",
+                        ])
+                    );
+                    let users: Vec<_> = d.users.iter().collect();
+                    for chunk in users.chunks(CELLS_PER_STATEMENT) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO rollup_users AS t (org_id, day, user_id, requests, errors, \
+                             cost_nanos, unpriced, prompt_tokens, completion_tokens, latency_ms_sum, \
+                             first_seen, last_seen) ",
+                        );
+                        qb.push_values(chunk, |mut b, ((org, day, user), v)| {
+                            b.push_bind(org.as_str()).push_bind(*day).push_bind(user.as_str());
+                            for x in v.iter() {
+                                b.push_bind(*x);
+                            }
+                        });
+                        qb.push(format!(
+                            " ON CONFLICT (org_id, day, user_id) DO UPDATE SET {group_set}"
+                        ));
+                        qb.build().persistent(false).execute(&mut **tx).await?;
+                    }
+                    let props: Vec<_> = d.properties.iter().collect();
+                    for chunk in props.chunks(CELLS_PER_STATEMENT) {
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO rollup_properties AS t (org_id, day, name, value, requests, \
+                             errors, cost_nanos, unpriced, prompt_tokens, completion_tokens, \
+                             latency_ms_sum, first_seen, last_seen) ",
+                        );
+                        qb.push_values(chunk, |mut b, ((org, day, name, value), v)| {
+                            b.push_bind(org.as_str())
+                                .push_bind(*day)
+                                .push_bind(name.as_str())
+                                .push_bind(value.as_str());
+                            for x in v.iter() {
+                                b.push_bind(*x);
+                            }
+                        });
+                        qb.push(format!(
+                            " ON CONFLICT (org_id, day, name, value) DO UPDATE SET {group_set}"
+                        ));
+                        qb.build().persistent(false).execute(&mut **tx).await?;
                     }
                     Ok(())
                 })
