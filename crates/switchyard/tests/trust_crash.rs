@@ -12,7 +12,9 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-const LEASE_TTL_SECS: u64 = 6;
+// Long enough that reading the dead lease (admin CLI processes, slow on a loaded machine) comes
+// before the sweep can return it.
+const LEASE_TTL_SECS: u64 = 12;
 const CREDITS_NANOS: i64 = 5_000_000_000;
 
 /// Requests that finish (streams and whole answers alternately), each checked complete.
