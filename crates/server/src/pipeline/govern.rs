@@ -89,6 +89,7 @@ impl Govern {
         ctx: &RequestCtx,
         headers: &HeaderMap,
         body: &Bytes,
+        cacheable: bool,
     ) -> Result<Option<Box<Govern>>, ApiError> {
         let mut policies = Vec::new();
         stored(
@@ -108,10 +109,8 @@ impl Govern {
                 code: "invalid_policy",
             })?,
         );
-        // Not on the proxy: a hit replays the OpenAI shapes, the proxy's answers are the
-        // provider's own.
-        let cache_on = ctx.route != "proxy"
-            && (ctx.key.key.cache_enabled || header_flag(headers, &ENABLE_HEADERS));
+        let cache_on =
+            cacheable && (ctx.key.key.cache_enabled || header_flag(headers, &ENABLE_HEADERS));
         let cache = if cache_on {
             let control = state
                 .governance

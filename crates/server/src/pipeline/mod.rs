@@ -91,6 +91,12 @@ pub trait FrontDoor: Send + Sync + 'static {
         ctx: &RequestCtx,
     ) -> Result<(UpstreamRequest, Self::Reader), ProviderError>;
 
+    /// Phase 3b: whether the response cache may answer. A hit replays the unified API's
+    /// shapes, so a front door that forwards a provider's own answers says no.
+    fn caches(&self) -> bool {
+        true
+    }
+
     /// Phase 5: the HTTP client the attempt is sent with (the proxy's checks where a caller
     /// names the target).
     fn client<'a>(&'a self, state: &'a AppState) -> &'a reqwest::Client {
@@ -234,7 +240,7 @@ pub async fn handle<F: FrontDoor>(
         Ok(r) => r,
         Err(e) => return refuse(&state, Some(&ctx), e),
     };
-    ctx.govern = match govern::Govern::read(&state, &ctx, &headers, &bytes) {
+    ctx.govern = match govern::Govern::read(&state, &ctx, &headers, &bytes, door.caches()) {
         Ok(g) => g,
         Err(e) => return refuse(&state, Some(&ctx), e),
     };

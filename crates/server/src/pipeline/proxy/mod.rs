@@ -100,6 +100,11 @@ impl FrontDoor for Proxy {
         "proxy"
     }
 
+    /// The answers are the provider's own bytes; a cache hit would replay the unified shapes.
+    fn caches(&self) -> bool {
+        false
+    }
+
     fn parse(&self, ctx: &mut RequestCtx, body: Bytes) -> Result<ProxyRequest, ApiError> {
         ctx.store_body(&body);
         ctx.target_url = Some(scrub(&self.target.url));
