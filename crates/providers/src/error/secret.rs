@@ -2,14 +2,14 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 /// Removes anything that looks like a credential from text that will be logged or returned:
 /// bearer tokens, provider key formats, `key=` style query parameters, AWS signatures and
 /// access key ids, Google OAuth tokens and JWTs.
 pub fn scrub(text: &str) -> String {
-    static RULES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
-        [
+    static RULES: LazyLock<(RegexSet, Vec<(Regex, &'static str)>)> = LazyLock::new(|| {
+        let rules: Vec<(&str, &str)> = vec![
             (r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=\-]{8,}", "$1 [REDACTED]"),
             (r"(?i)\b(basic)\s+[A-Za-z0-9+/=]{12,}", "$1 [REDACTED]"),
             (
@@ -21,7 +21,10 @@ pub fn scrub(text: &str) -> String {
             (r"\b(?:AKIA|ASIA)[0-9A-Z]{12,}\b", "[REDACTED]"),
             (r"\bAIza[0-9A-Za-z_\-]{20,}", "[REDACTED]"),
             (r"\bya29\.[0-9A-Za-z_\-.]+", "[REDACTED]"),
-            (r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*", "[REDACTED]"),
+            (
+                r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*",
+                "[REDACTED]",
+            ),
             // Provider key formats: sk-/sk_ (OpenAI, Anthropic, OpenRouter, DeepSeek, Novita),
             // gsk_ (Groq), xai-, pplx-, csk- (Cerebras), fw_ (Fireworks), cpk_ (Chutes). OpenAI
             // echoes keys masked with `*`, which is still too much of the key to show.
@@ -33,13 +36,26 @@ pub fn scrub(text: &str) -> String {
                 r#"(?i)((?:api[_-]?key|x-api-key|secret|password)\x22?\s*[:=]\s*\x22?)[^\s\x22',}\[]{6,}"#,
                 "$1[REDACTED]",
             ),
-        ]
-        .into_iter()
-        .map(|(re, rep)| (Regex::new(re).expect("valid scrub regex"), rep))
-        .collect()
+        ];
+        let set = RegexSet::new(rules.iter().map(|(re, _)| re)).expect("valid scrub regexes");
+        let each = rules
+            .into_iter()
+            .map(|(re, rep)| (Regex::new(re).expect("valid scrub regex"), rep))
+            .collect();
+        (set, each)
     });
+    let (set, rules) = &*RULES;
+    // One pass over the text finds which rules apply; most texts (a target URL on every
+    // proxied request) match none, and the per-rule passes are skipped.
+    let matched = set.matches(text);
+    if !matched.matched_any() {
+        return text.to_owned();
+    }
     let mut out = std::borrow::Cow::Borrowed(text);
-    for (re, rep) in RULES.iter() {
+    for (i, (re, rep)) in rules.iter().enumerate() {
+        if !matched.matched(i) {
+            continue;
+        }
         if let std::borrow::Cow::Owned(s) = re.replace_all(&out, *rep) {
             out = std::borrow::Cow::Owned(s);
         }

@@ -96,13 +96,17 @@ impl PlannedAttempt<'_> {
 }
 
 pub(crate) fn passthrough_endpoint(provider: &Provider, provider_model_id: &str) -> Endpoint {
-    // Never priced from this (the attempt is marked passthrough); a zero tier keeps the type whole.
-    let pricing = Pricing::resolve(&[TierSpec {
-        input: Some(0.into()),
-        output: Some(0.into()),
-        ..TierSpec::default()
-    }])
-    .expect("a zero tier is valid");
+    // Never priced from this (the attempt is marked passthrough); a zero tier keeps the type
+    // whole. Resolved once: every proxied request plans one of these.
+    static ZERO: std::sync::LazyLock<Pricing> = std::sync::LazyLock::new(|| {
+        Pricing::resolve(&[TierSpec {
+            input: Some(0.into()),
+            output: Some(0.into()),
+            ..TierSpec::default()
+        }])
+        .expect("a zero tier is valid")
+    });
+    let pricing = ZERO.clone();
     Endpoint {
         id: format!("{provider_model_id}:{}:passthrough", provider.id),
         model: provider_model_id.to_owned(),
