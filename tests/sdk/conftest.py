@@ -1,4 +1,5 @@
-"""The official OpenAI Python SDK against a running Switchyard gateway.
+"""The official OpenAI (and, for the passthrough proxy, Anthropic) Python SDKs against a running
+Switchyard gateway.
 
 Starts a fake upstream that speaks each provider's wire format (answering with the adapter
 fixtures): OpenAI, Anthropic, Azure OpenAI (deployment URL + api-version), Bedrock (SigV4
@@ -15,6 +16,7 @@ another one.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import secrets
@@ -37,6 +39,8 @@ PTB_OPENAI_KEY = "sk-sdk-ptb-openai-0123456789abcdef"
 # Every OpenAI key the fake accepts: the gateway's own, plus BYOK keys tests store for orgs.
 OPENAI_KEYS = {PTB_OPENAI_KEY}
 PTB_ANTHROPIC_KEY = "sk-ant-sdk-ptb-0123456789abcdef"
+# Every Anthropic key the fake accepts: the gateway's own, plus callers' and BYOK keys tests add.
+ANTHROPIC_KEYS = {PTB_ANTHROPIC_KEY}
 PTB_AZURE_KEY = "azure-sdk-ptb-0123456789abcdef0123"
 PTB_AWS_KEY_ID = "AKIASDKPTBTEST000001"
 PTB_AWS_SECRET = "sdkPtbAwsSecret0123456789abcdefghijklmnop"
@@ -85,6 +89,8 @@ class Upstream:
         self.url = ""
         # Seconds between the events of a stream (0: all at once).
         self.pace = 0.0
+        # gzip JSON answers for clients that accept it, as the providers' CDNs do (off: plain).
+        self.gzip = False
         self.google_key = rsa_public_key(fixture("vertex/test-public-key.pem"))
         self.bedrock_frames, _, _ = bedrock_text_stream()
 
@@ -114,7 +120,8 @@ class Upstream:
                     body = json.loads(raw) if provider != "google-token" else {}
                 except ValueError:
                     body = {}
-                self.record = {"path": self.path, "provider": provider, "headers": headers, "body": body}
+                # `raw`: the request bytes as received; `sent`: the answer's bytes as written.
+                self.record = {"path": self.path, "provider": provider, "headers": headers, "body": body, "raw": raw, "sent": b""}
                 with upstream.lock:
                     upstream.requests.append(self.record)
                 answer = getattr(self, "answer_" + provider.replace("-", "_"), None)
@@ -133,7 +140,9 @@ class Upstream:
                 self.send_json(200, fixture("openai/response.json"))
 
             def answer_anthropic(self, headers, body, raw):
-                if headers.get("x-api-key") != PTB_ANTHROPIC_KEY:
+                # `x-api-key`, or a bearer token as the current Anthropic SDK sends its api_key.
+                bearer = headers.get("authorization", "").removeprefix("Bearer ")
+                if headers.get("x-api-key") not in ANTHROPIC_KEYS and bearer not in ANTHROPIC_KEYS:
                     return self.send_json(401, fixture("anthropic/errors/authentication_error_401.json"))
                 if body.get("stream"):
                     return self.send_stream("text/event-stream", [e.encode() for e in sse_events(fixture("anthropic/streams/text.sse"))])
@@ -205,10 +214,14 @@ class Upstream:
                 data = text.encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
+                if upstream.gzip and "gzip" in self.headers.get("accept-encoding", ""):
+                    data = gzip.compress(data)
+                    self.send_header("content-encoding", "gzip")
                 self.send_header("content-length", str(len(data)))
                 for k, v in extra:
                     self.send_header(k, v)
                 self.end_headers()
+                self.log_sent(data)
                 self.wfile.write(data)
 
             def send_stream(self, content_type: str, chunks: list[bytes]) -> None:
@@ -218,8 +231,14 @@ class Upstream:
                 for i, c in enumerate(chunks):
                     if i and upstream.pace:
                         time.sleep(upstream.pace)
+                    self.log_sent(c)
                     self.wfile.write(c)
                     self.wfile.flush()
+
+            def log_sent(self, data: bytes) -> None:
+                # Before the write: once written, the client may look before this thread resumes.
+                with upstream.lock:
+                    self.record["sent"] += data
 
         return Handler
 

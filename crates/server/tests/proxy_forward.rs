@@ -146,6 +146,55 @@ async fn openai_with_the_callers_key_forwards_the_exact_bytes_both_ways() {
 }
 
 #[tokio::test]
+async fn answers_are_asked_for_uncompressed_so_their_usage_is_read() {
+    // The official SDKs send `Accept-Encoding: gzip, deflate` and providers then compress:
+    // forwarded as sent, the tap would see gzip bytes and log no tokens and no cost.
+    let answer = openai_answer("gpt-4o-mini");
+    let a = answer.clone();
+    let fake = Fake::start(move |r| match r.header("accept-encoding") {
+        Some("identity") => Reply::bytes(200, "application/json", a.clone()),
+        // The start of a gzip member: what the tap would be fed.
+        _ => Reply::bytes(
+            200,
+            "application/json",
+            Bytes::from_static(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"),
+        )
+        .header("content-encoding", "gzip"),
+    })
+    .await;
+    let gw = gateway_with(&[("openai", &fake)]).await;
+    let org = gw.org("0").await;
+    let res = gw
+        .client
+        .post(format!("{}/openai/v1/chat/completions", gw.url))
+        .header(
+            "authorization",
+            "Bearer sk-caller-own-openai-key-0123456789",
+        )
+        .header("x-switchyard-auth", format!("Bearer {}", org.key))
+        .header("accept-encoding", "gzip, deflate")
+        .header("content-type", "application/json")
+        .body(OPENAI_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    assert!(headers.get("content-encoding").is_none());
+    assert!(headers.get("x-switchyard-cost-usd").is_some());
+    assert_eq!(res.bytes().await.unwrap(), Bytes::from(answer));
+    assert_eq!(fake.last().header("accept-encoding"), Some("identity"));
+
+    let row = row_of(&gw, &org, &headers).await;
+    assert_eq!(row.prompt_tokens, Some(1117));
+    assert_eq!(row.completion_tokens, Some(46));
+    assert_eq!(
+        row.cost_nanos,
+        Some(nanos("openai", "gpt-4o-mini", &fixture_usage()))
+    );
+}
+
+#[tokio::test]
 async fn the_gateway_key_alone_injects_the_orgs_stored_key_or_names_the_missing_one() {
     let fake =
         Fake::start(|_| Reply::bytes(200, "application/json", openai_answer("gpt-4o-mini"))).await;

@@ -88,9 +88,28 @@ pub fn gateway_auth(headers: &HeaderMap, query: Option<&str>) -> Option<GatewayA
     })
 }
 
+/// Whether a caller's own SigV4 signature covers `Accept-Encoding` (then it must go as sent).
+fn signs_accept_encoding(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.trim_start().starts_with("AWS4-HMAC-SHA256"))
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().strip_prefix("SignedHeaders="))
+        .any(|list| {
+            list.split(';')
+                .any(|h| h.trim().eq_ignore_ascii_case("accept-encoding"))
+        })
+}
+
 /// The request headers as sent upstream: everything but the gateway's (`x-switchyard-*`,
 /// `Helicone-*`, the gateway key's header), hop-by-hop headers (and those `Connection` names),
 /// `Host` and `Content-Length` (both set again from the URL and the same body).
+///
+/// `Accept-Encoding` becomes `identity`: the usage tap reads the answer's bytes as they pass,
+/// and a compressed answer (what providers send an SDK that accepts gzip) would leave the
+/// request without tokens or cost. A caller's SigV4 signature over the header keeps it as sent.
 pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> HeaderMap {
     let named_by_connection: Vec<String> = incoming
         .get_all("connection")
@@ -99,10 +118,12 @@ pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> Hea
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .collect();
-    let mut out = HeaderMap::with_capacity(incoming.len());
+    let plain_answers = !signs_accept_encoding(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 1);
     for (name, value) in incoming {
         let n = name.as_str();
         let drop = n.starts_with("x-switchyard-")
+            || (plain_answers && n == "accept-encoding")
             || n.starts_with("helicone-")
             || HOP_BY_HOP.contains(&n)
             || n == "host"
@@ -112,6 +133,12 @@ pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> Hea
         if !drop {
             out.append(name.clone(), value.clone());
         }
+    }
+    if plain_answers {
+        out.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
     out
 }
@@ -478,6 +505,7 @@ mod tests {
             ("x-custom", "a"),
             ("x-custom", "b"),
             ("user-agent", "sdk/1"),
+            ("accept-encoding", "gzip, deflate"),
         ]);
         let auth = gateway_auth(&incoming, None).unwrap();
         let out = upstream_headers(&incoming, Some(&auth));
@@ -488,11 +516,32 @@ mod tests {
                 "authorization",
                 "anthropic-version",
                 "x-custom",
-                "user-agent"
+                "user-agent",
+                "accept-encoding"
             ]
         );
         assert_eq!(out.get_all("x-custom").iter().count(), 2);
         assert_eq!(out["authorization"], "Bearer sk-own");
+        // Plain answers, so the usage tap can read them.
+        assert_eq!(out.get_all("accept-encoding").iter().count(), 1);
+        assert_eq!(out["accept-encoding"], "identity");
+    }
+
+    #[test]
+    fn a_callers_sigv4_signature_over_accept_encoding_keeps_it() {
+        let signed = |list: &str| {
+            headers(&[
+                ("authorization", &format!("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/bedrock/aws4_request, SignedHeaders={list}, Signature=00")),
+                ("x-switchyard-auth", "Bearer sy-k"),
+                ("accept-encoding", "gzip"),
+            ])
+        };
+        let keeps = signed("accept-encoding;host;x-amz-date");
+        let out = upstream_headers(&keeps, gateway_auth(&keeps, None).as_ref());
+        assert_eq!(out["accept-encoding"], "gzip");
+        let unsigned = signed("host;x-amz-date");
+        let out = upstream_headers(&unsigned, gateway_auth(&unsigned, None).as_ref());
+        assert_eq!(out["accept-encoding"], "identity");
     }
 
     #[test]
