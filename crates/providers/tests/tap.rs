@@ -493,3 +493,119 @@ proptest! {
         }
     }
 }
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+fn zlib(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(body).unwrap();
+    e.finish().unwrap()
+}
+
+fn brotli(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams::default();
+    brotli::BrotliCompress(&mut &body[..], &mut out, &params).unwrap();
+    out
+}
+
+fn tap_encoded(
+    format: TapFormat,
+    stream: bool,
+    encoding: Option<&str>,
+    chunks: &[&[u8]],
+) -> TapResult {
+    let mut t = UsageTap::with_encoding(format, stream, encoding);
+    for c in chunks {
+        t.feed(c);
+    }
+    t.finish()
+}
+
+/// An SDK asks for gzip (the OpenAI and Anthropic SDKs do), the provider compresses, the client
+/// gets the compressed bytes: the tap must read the same usage from them as from the plain
+/// answer — whole, split at every byte and in 1-byte chunks, for each coding.
+#[test]
+fn compressed_answers_read_like_plain_ones() {
+    let cases: [(TapFormat, bool, Vec<u8>); 3] = [
+        (
+            TapFormat::OpenAiChat,
+            false,
+            fixture("openai/response.json"),
+        ),
+        (TapFormat::OpenAiChat, true, fixture("openai/stream.sse")),
+        (
+            TapFormat::AnthropicMessages,
+            true,
+            fixture("anthropic/streams/text.sse"),
+        ),
+    ];
+    for (format, stream, plain) in cases {
+        let want = tap(format, stream, &[&plain]);
+        assert!(
+            want.usage.is_some(),
+            "{format:?}: the plain fixture has usage"
+        );
+        let codings: [(&str, Vec<u8>); 4] = [
+            ("gzip", gzip(&plain)),
+            ("deflate", zlib(&plain)),
+            ("br", brotli(&plain)),
+            ("identity", plain.clone()),
+        ];
+        for (coding, body) in codings {
+            let enc = Some(coding);
+            assert_eq!(
+                tap_encoded(format, stream, enc, &[&body]),
+                want,
+                "{format:?} {coding}"
+            );
+            for i in 0..=body.len() {
+                assert_eq!(
+                    tap_encoded(format, stream, enc, &[&body[..i], &body[i..]]),
+                    want,
+                    "{format:?} {coding} split at {i}"
+                );
+            }
+            let ones: Vec<&[u8]> = body.chunks(1).collect();
+            assert_eq!(
+                tap_encoded(format, stream, enc, &ones),
+                want,
+                "{format:?} {coding} in 1-byte chunks"
+            );
+        }
+        // Upper case and spaces, as some servers send them.
+        assert_eq!(
+            tap_encoded(format, stream, Some(" GZIP "), &[&gzip(&plain)]),
+            want
+        );
+    }
+}
+
+/// What the tap cannot read leaves the answer without usage (unpriced), never a wrong reading
+/// and never a panic: a coding it does not decode, a list of codings, a broken gzip stream, and
+/// a plain answer labelled gzip.
+#[test]
+fn unreadable_codings_give_no_usage() {
+    let plain = fixture("openai/response.json");
+    let f = TapFormat::OpenAiChat;
+    for coding in ["zstd", "gzip, br", "compress"] {
+        assert_eq!(
+            tap_encoded(f, false, Some(coding), &[&plain]).usage,
+            None,
+            "{coding}"
+        );
+    }
+    let mut broken = gzip(&plain);
+    let mid = broken.len() / 2;
+    broken[mid] ^= 0xff;
+    broken.truncate(broken.len() - 4);
+    assert_eq!(tap_encoded(f, false, Some("gzip"), &[&broken]).usage, None);
+    assert_eq!(tap_encoded(f, false, Some("gzip"), &[&plain]).usage, None);
+    assert_eq!(tap_encoded(f, false, Some("br"), &[&plain]).usage, None);
+}

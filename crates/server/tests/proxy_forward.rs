@@ -146,20 +146,25 @@ async fn openai_with_the_callers_key_forwards_the_exact_bytes_both_ways() {
 }
 
 #[tokio::test]
-async fn answers_are_asked_for_uncompressed_so_their_usage_is_read() {
-    // The official SDKs send `Accept-Encoding: gzip, deflate` and providers then compress:
-    // forwarded as sent, the tap would see gzip bytes and log no tokens and no cost.
+async fn a_compressed_answer_is_forwarded_as_sent_and_priced() {
+    // The official SDKs send `Accept-Encoding: gzip, deflate` and providers then compress: the
+    // client must get the provider's gzip bytes as they are, and the tap must still read usage.
     let answer = openai_answer("gpt-4o-mini");
-    let a = answer.clone();
-    let fake = Fake::start(move |r| match r.header("accept-encoding") {
-        Some("identity") => Reply::bytes(200, "application/json", a.clone()),
-        // The start of a gzip member: what the tap would be fed.
-        _ => Reply::bytes(
-            200,
-            "application/json",
-            Bytes::from_static(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"),
-        )
-        .header("content-encoding", "gzip"),
+    let gzipped = {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(answer.as_bytes()).unwrap();
+        Bytes::from(e.finish().unwrap())
+    };
+    let (a, z) = (answer.clone(), gzipped.clone());
+    let fake = Fake::start(move |r| {
+        if r.header("accept-encoding")
+            .is_some_and(|v| v.contains("gzip"))
+        {
+            Reply::bytes(200, "application/json", z.clone()).header("content-encoding", "gzip")
+        } else {
+            Reply::bytes(200, "application/json", a.clone())
+        }
     })
     .await;
     let gw = gateway_with(&[("openai", &fake)]).await;
@@ -180,10 +185,14 @@ async fn answers_are_asked_for_uncompressed_so_their_usage_is_read() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let headers = res.headers().clone();
-    assert!(headers.get("content-encoding").is_none());
+    assert_eq!(fake.last().header("accept-encoding"), Some("gzip, deflate"));
+    assert_eq!(headers["content-encoding"], "gzip");
     assert!(headers.get("x-switchyard-cost-usd").is_some());
-    assert_eq!(res.bytes().await.unwrap(), Bytes::from(answer));
-    assert_eq!(fake.last().header("accept-encoding"), Some("identity"));
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        gzipped,
+        "the provider's bytes, as sent"
+    );
 
     let row = row_of(&gw, &org, &headers).await;
     assert_eq!(row.prompt_tokens, Some(1117));

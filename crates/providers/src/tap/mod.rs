@@ -4,8 +4,10 @@
 //!
 //! 1. [`TapFormat::detect`] — from the request (provider, method, path): which API's answer this
 //!    is; [`response_is_stream`] — from the answer's `content-type`: whole or stream.
-//! 2. [`UsageTap::new`], then [`UsageTap::feed`] with every chunk, split anywhere. It never
-//!    fails and never panics: bytes it cannot read are skipped.
+//! 2. [`UsageTap::new`] (or [`UsageTap::with_encoding`] for an answer with a
+//!    `Content-Encoding`: gzip, deflate and br are undone on the tap's copy, see `decode.rs`),
+//!    then [`UsageTap::feed`] with every chunk, split anywhere. It never fails and never
+//!    panics: bytes it cannot read are skipped.
 //! 3. [`UsageTap::finish`] → [`TapResult`]: the normalised [`Usage`] (additive: `input` excludes
 //!    cache reads and writes) and the model, each `None` when the answer did not say.
 //!    [`request_model`] gives the model from the request for answers without one.
@@ -16,6 +18,7 @@
 //! and a stream whose pending frame passes [`MAX_FRAME_BUFFER`] is given up (Bedrock's frames are
 //! a few KiB).
 
+mod decode;
 mod detect;
 mod json;
 mod read;
@@ -57,6 +60,9 @@ pub struct UsageTap {
     body: Body,
     reading: Reading,
     result: Option<TapResult>,
+    /// The answer's content coding, undone before the bytes are read.
+    decoding: Option<Box<decode::Decoding>>,
+    decoded: usize,
 }
 
 impl UsageTap {
@@ -78,7 +84,25 @@ impl UsageTap {
             body,
             reading: Reading::default(),
             result: None,
+            decoding: None,
+            decoded: 0,
         }
+    }
+
+    /// A tap for an answer sent with this `Content-Encoding` (`None`: not encoded). A coding
+    /// it cannot undo leaves the answer unread: no usage, rather than a wrong one.
+    pub fn with_encoding(
+        format: TapFormat,
+        stream: bool,
+        content_encoding: Option<&str>,
+    ) -> UsageTap {
+        let mut tap = UsageTap::new(format, stream);
+        match decode::Coding::of(content_encoding) {
+            decode::Coding::Plain => {}
+            decode::Coding::Decode(d) => tap.decoding = Some(d),
+            decode::Coding::Unreadable => tap.body = Body::Done,
+        }
+        tap
     }
 
     pub fn format(&self) -> TapFormat {
@@ -87,6 +111,24 @@ impl UsageTap {
 
     /// The next bytes of the answer, as received.
     pub fn feed(&mut self, bytes: &[u8]) {
+        let Some(mut d) = self.decoding.take() else {
+            return self.feed_plain(bytes);
+        };
+        let mut decoded = self.decoded;
+        let ok = d
+            .feed(bytes, &mut decoded, &mut |plain| self.feed_plain(plain))
+            .is_ok();
+        self.decoded = decoded;
+        if ok {
+            self.decoding = Some(d);
+        } else {
+            // A broken coding, or past the decoded bound: nothing more is read.
+            self.body = Body::Done;
+        }
+    }
+
+    /// The next bytes of the answer without its content coding.
+    fn feed_plain(&mut self, bytes: &[u8]) {
         let mut sink = ToReading(self.fields, &mut self.reading);
         match &mut self.body {
             Body::Json(json) => json.feed(bytes, &mut |i, raw| sink.field(i, raw)),
@@ -113,6 +155,10 @@ impl UsageTap {
     pub fn finish(&mut self) -> TapResult {
         if let Some(r) = &self.result {
             return r.clone();
+        }
+        if let Some(mut d) = self.decoding.take() {
+            let mut decoded = self.decoded;
+            d.finish(&mut decoded, &mut |plain| self.feed_plain(plain));
         }
         let mut sink = ToReading(self.fields, &mut self.reading);
         match std::mem::replace(&mut self.body, Body::Done) {

@@ -1,6 +1,7 @@
 //! Forwarding bytes: the request's headers as sent upstream (the gateway's own stripped, the
 //! org's key injected in the provider's style when asked), and the answer read through a usage
-//! tap that copies the bytes through unchanged.
+//! tap that copies the bytes through unchanged — compressed ones too: the SDKs ask for gzip, so
+//! providers compress, and the tap undoes the `Content-Encoding` on its own copy only.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -88,28 +89,9 @@ pub fn gateway_auth(headers: &HeaderMap, query: Option<&str>) -> Option<GatewayA
     })
 }
 
-/// Whether a caller's own SigV4 signature covers `Accept-Encoding` (then it must go as sent).
-fn signs_accept_encoding(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::AUTHORIZATION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter(|v| v.trim_start().starts_with("AWS4-HMAC-SHA256"))
-        .flat_map(|v| v.split(','))
-        .filter_map(|part| part.trim().strip_prefix("SignedHeaders="))
-        .any(|list| {
-            list.split(';')
-                .any(|h| h.trim().eq_ignore_ascii_case("accept-encoding"))
-        })
-}
-
 /// The request headers as sent upstream: everything but the gateway's (`x-switchyard-*`,
 /// `Helicone-*`, the gateway key's header), hop-by-hop headers (and those `Connection` names),
 /// `Host` and `Content-Length` (both set again from the URL and the same body).
-///
-/// `Accept-Encoding` becomes `identity`: the usage tap reads the answer's bytes as they pass,
-/// and a compressed answer (what providers send an SDK that accepts gzip) would leave the
-/// request without tokens or cost. A caller's SigV4 signature over the header keeps it as sent.
 pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> HeaderMap {
     let named_by_connection: Vec<String> = incoming
         .get_all("connection")
@@ -118,12 +100,10 @@ pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> Hea
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .collect();
-    let plain_answers = !signs_accept_encoding(incoming);
-    let mut out = HeaderMap::with_capacity(incoming.len() + 1);
+    let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let n = name.as_str();
         let drop = n.starts_with("x-switchyard-")
-            || (plain_answers && n == "accept-encoding")
             || n.starts_with("helicone-")
             || HOP_BY_HOP.contains(&n)
             || n == "host"
@@ -133,12 +113,6 @@ pub fn upstream_headers(incoming: &HeaderMap, auth: Option<&GatewayAuth>) -> Hea
         if !drop {
             out.append(name.clone(), value.clone());
         }
-    }
-    if plain_answers {
-        out.insert(
-            http::header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
     }
     out
 }
@@ -359,7 +333,7 @@ impl AnswerReader for ProxyReader {
     fn whole(&self, headers: &HeaderMap, body: Bytes) -> Result<Whole, ProviderError> {
         let usage = match self.format {
             Some(f) => {
-                let mut tap = UsageTap::new(f, false);
+                let mut tap = UsageTap::with_encoding(f, false, content_encoding(headers));
                 tap.feed(&body);
                 self.pricer.priced(tap.finish())
             }
@@ -384,7 +358,7 @@ impl AnswerReader for ProxyReader {
             .and_then(|v| v.to_str().ok());
         let tap = self
             .format
-            .map(|f| UsageTap::new(f, response_is_stream(ct)));
+            .map(|f| UsageTap::with_encoding(f, response_is_stream(ct), content_encoding(headers)));
         (
             ProxyStream {
                 tap,
@@ -398,6 +372,13 @@ impl AnswerReader for ProxyReader {
     fn forwards_status(&self) -> bool {
         true
     }
+}
+
+/// The answer's `Content-Encoding`, for the tap (the client gets the bytes as sent).
+fn content_encoding(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Copies each chunk through and feeds the tap.
@@ -522,26 +503,8 @@ mod tests {
         );
         assert_eq!(out.get_all("x-custom").iter().count(), 2);
         assert_eq!(out["authorization"], "Bearer sk-own");
-        // Plain answers, so the usage tap can read them.
-        assert_eq!(out.get_all("accept-encoding").iter().count(), 1);
-        assert_eq!(out["accept-encoding"], "identity");
-    }
-
-    #[test]
-    fn a_callers_sigv4_signature_over_accept_encoding_keeps_it() {
-        let signed = |list: &str| {
-            headers(&[
-                ("authorization", &format!("AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/bedrock/aws4_request, SignedHeaders={list}, Signature=00")),
-                ("x-switchyard-auth", "Bearer sy-k"),
-                ("accept-encoding", "gzip"),
-            ])
-        };
-        let keeps = signed("accept-encoding;host;x-amz-date");
-        let out = upstream_headers(&keeps, gateway_auth(&keeps, None).as_ref());
-        assert_eq!(out["accept-encoding"], "gzip");
-        let unsigned = signed("host;x-amz-date");
-        let out = upstream_headers(&unsigned, gateway_auth(&unsigned, None).as_ref());
-        assert_eq!(out["accept-encoding"], "identity");
+        // As sent: a compressed answer is read by the tap, not avoided.
+        assert_eq!(out["accept-encoding"], "gzip, deflate");
     }
 
     #[test]
