@@ -296,6 +296,59 @@ async fn a_streamed_answer_is_reassembled_into_the_cache_and_the_key_setting_tur
 }
 
 #[tokio::test]
+async fn a_streamed_tool_call_answer_is_cached_with_its_calls() {
+    // OpenAI's shape: the first delta of a call has its id, type and name, the rest argument
+    // pieces; the last chunk the finish reason, then the usage chunk.
+    let frames = [
+        json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": null, "tool_calls": [
+                {"index": 0, "id": "call_w", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+                "finish_reason": null}]}),
+        json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{\"city\":"}}]}, "finish_reason": null}]}),
+        json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "\"Paris\"}"}}]}, "finish_reason": null}]}),
+        json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        json!({"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini",
+            "choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52}}),
+    ];
+    let mut chunks: Vec<bytes::Bytes> = frames
+        .iter()
+        .map(|f| bytes::Bytes::from(format!("data: {f}\n\n")))
+        .collect();
+    chunks.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
+    let up = Fake::start(move |_| Reply::sse(chunks.clone())).await;
+    let gw = gateway(&up).await;
+    let org = gw.org("11").await;
+    let mut body = chat_body(MODEL, true);
+    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+    let on = [("x-switchyard-cache", "true")];
+
+    let res = chat_with(&gw, &org.key, &body, &on).await;
+    assert_eq!(res.headers()["x-switchyard-cache"], "MISS");
+    let id = res.headers()["x-switchyard-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    res.text().await.unwrap();
+    // The request's task stores the reassembled answer before it logs the row.
+    gw.log_row(&org, &id).await;
+    body["stream"] = json!(false);
+    let a = Answer::read(chat_with(&gw, &org.key, &body, &on).await).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.header("x-switchyard-cache"), Some("HIT"));
+    assert_eq!(
+        a.json()["choices"][0]["message"],
+        json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_w", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
+    );
+    assert_eq!(a.json()["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(up.hits(), 1, "the hit made no upstream call");
+}
+
+#[tokio::test]
 async fn a_key_revoked_through_the_admin_api_is_refused_at_once() {
     let up = Fake::openai().await;
     let gw = gateway(&up).await;
