@@ -16,8 +16,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Executor};
 use switchyard_store::{
-    BillingMode, LogRow, LogStore, OrgId, OrgStore, PgOptions, PgStore, SqliteOptions, SqliteStore,
-    SQLITE_FILE,
+    LogRow, LogStore, OrgId, OrgStore, PgOptions, PgStore, SqliteOptions, SqliteStore, SQLITE_FILE,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -51,57 +50,17 @@ const ERRORS_6H: &str = "SELECT org_id, hour, status, error_type, n FROM rollup_
     ORDER BY org_id, hour, status, error_type";
 const HOURLY: [&str; 3] = ["rollup_usage", "rollup_latency", "rollup_errors"];
 
-/// Rows over 40 hours (several 6-hour buckets, each with several hours), two providers,
-/// errors and streams with a time to first token.
+/// Rows over 40 hours (several 6-hour buckets, each with several hours): the suite's varied
+/// rows (providers, billing modes, 429s, unpriced ones), with latencies and times to first
+/// token spread over the histogram's buckets.
 fn rows(org: OrgId) -> Vec<LogRow> {
     let base = OffsetDateTime::now_utc() - Duration::hours(48);
-    (0..240)
-        .map(|i: i64| {
-            let status = match i % 9 {
-                2 => 429,
-                5 => 502,
-                _ => 200,
-            };
-            LogRow {
-                id: uuid::Uuid::now_v7(),
-                org_id: org,
-                key_id: None,
-                model: ["gpt-4o-mini", "claude-sonnet-4"][(i % 2) as usize].to_owned(),
-                endpoint: Some(format!("m{}:p:*", i % 2)),
-                provider: Some(["openai", "anthropic"][(i % 2) as usize].to_owned()),
-                billing: Some(if i % 3 == 0 {
-                    BillingMode::Ptb
-                } else {
-                    BillingMode::Byok
-                }),
-                status,
-                error_type: (status != 200).then(|| "upstream_error".to_owned()),
-                attempts: serde_json::json!([]),
-                prompt_tokens: Some(100 + i),
-                completion_tokens: Some(7 + i % 5),
-                cached_tokens: None,
-                cache_write_tokens: None,
-                reasoning_tokens: None,
-                cost_nanos: (i % 4 != 0).then_some(2_000 + i),
-                latency_ms: 40 + (i * 131) % 4_000,
-                ttft_ms: (i % 2 == 0).then_some(15 + i % 300),
-                overhead_us: None,
-                stream: i % 2 == 0,
-                user_id: None,
-                properties: Default::default(),
-                request_body: None,
-                response_body: None,
-                created_at: base + Duration::minutes(i * 10),
-                route: None,
-                target_url: None,
-                ttfb_ms: None,
-                session_id: None,
-                session_path: None,
-                session_name: None,
-                cache_status: None,
-                cache_saved_nanos: None,
-                client_request_id: None,
-            }
+    (0..240usize)
+        .map(|i| {
+            let mut row = common::sample_log(org, i, base + Duration::minutes(i as i64 * 10));
+            row.latency_ms = 40 + (i as i64 * 131) % 4_000;
+            row.ttft_ms = (i % 2 == 0).then_some(15 + i as i64 % 300);
+            row
         })
         .collect()
 }
@@ -125,6 +84,21 @@ fn migrations_before_0006(backend: &str) -> tempfile::TempDir {
     }
     assert_eq!(copied, 5, "migrations 0001-0005 of {backend}");
     dir
+}
+
+/// Migrates `conn` to 0005 only, as the release before 0006 left a database.
+async fn migrate_to_0005<'a, A>(backend: &str, conn: A)
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    let old = migrations_before_0006(backend);
+    Migrator::new(old.path())
+        .await
+        .unwrap()
+        .run(conn)
+        .await
+        .unwrap();
 }
 
 async fn feed(store: &dyn LogStore, rows: &[LogRow]) {
@@ -182,13 +156,7 @@ async fn sqlite_upgrade_copies_hourly_rollups_into_6h_ones() {
         .connect()
         .await
         .unwrap();
-    let old = migrations_before_0006("sqlite");
-    Migrator::new(old.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrate_to_0005("sqlite", &mut conn).await;
     let a_file = a_dir.path().join(SQLITE_FILE);
     conn.execute(format!("ATTACH DATABASE '{}' AS a", a_file.display()).as_str())
         .await
@@ -247,13 +215,7 @@ async fn postgres_upgrade_copies_hourly_rollups_into_6h_ones() {
         .connect()
         .await
         .unwrap();
-    let old = migrations_before_0006("postgres");
-    Migrator::new(old.path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrate_to_0005("postgres", &mut conn).await;
     for t in HOURLY {
         conn.execute(format!("INSERT INTO {schema_b}.{t} SELECT * FROM {schema_a}.{t}").as_str())
             .await
