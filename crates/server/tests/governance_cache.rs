@@ -289,6 +289,26 @@ async fn in_process_memory_is_bounded_by_bytes() {
 }
 
 #[tokio::test]
+async fn an_entry_holds_its_own_bytes_not_the_buffer_it_was_cut_from() {
+    // hyper hands body chunks out as slices of its 8 KiB+ read buffer: an entry that kept such
+    // a slice would pin the whole buffer while the weigher counts only the slice.
+    let cache = ResponseCache::in_process(1 << 20, 1 << 20, Arc::new(GovernanceMetrics::default()));
+    let buffer = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+    let mut a = answer("x");
+    a.body = buffer.slice(100..1_100);
+    let k = cache_key("org", "m", &body(), None, None);
+    assert!(cache.put(&k, a.clone(), Duration::from_secs(60)).await);
+    let hit = cache.get(&k).await.expect("stored");
+    assert_eq!(hit.body, a.body, "the same bytes");
+    let stored = hit.body.as_ptr_range();
+    let whole = buffer.as_ptr_range();
+    assert!(
+        stored.end <= whole.start || stored.start >= whole.end,
+        "the entry points into the 64 KiB buffer it was cut from"
+    );
+}
+
+#[tokio::test]
 async fn redis_cache_is_shared_and_expires() {
     let p = prefix("cache");
     let writer = ResponseCache::redis(handle(REDIS_URL, &p), 1 << 20);

@@ -241,6 +241,13 @@ impl ResponseCache {
         let ttl = Duration::from_secs(ttl.as_secs().max(1));
         match &self.backend {
             Backend::Local(c) => {
+                // The body may be a view into a larger buffer (hyper's read buffer, a Vec with
+                // spare capacity): kept as is, each entry would pin that whole buffer, several
+                // times what the weigher counts. The cache owns exactly the answer's bytes.
+                let answer = CachedAnswer {
+                    body: Bytes::copy_from_slice(&answer.body),
+                    ..answer
+                };
                 c.insert(
                     *key,
                     Entry {
