@@ -20,6 +20,10 @@ pub struct LogWriterConfig {
     pub capacity: usize,
     /// A batch is written when it reaches this many rows …
     pub batch_size: usize,
+    /// … but a backlog (rows that queued while the last batch was written) is taken whole, up
+    /// to this many rows: under load a batch's round trips to the database, not its rows, are
+    /// what limits the writer, so batches must grow for it to keep up.
+    pub max_batch_size: usize,
     /// … or when this long has passed since its first row.
     pub flush_interval: Duration,
     /// Attempts of one batch before it is split to find a row the database refuses.
@@ -31,6 +35,7 @@ impl Default for LogWriterConfig {
         Self {
             capacity: 65_536,
             batch_size: 256,
+            max_batch_size: 4096,
             flush_interval: Duration::from_millis(50),
             max_attempts: 3,
         }
@@ -216,10 +221,11 @@ fn is_transient(e: &StoreError) -> bool {
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Entry>, mut shutdown: watch::Receiver<bool>) {
         let batch_size = self.config.batch_size.max(1);
+        let max_batch = self.config.max_batch_size.max(batch_size);
         let mut buf: Vec<Entry> = Vec::with_capacity(batch_size);
         'main: loop {
             tokio::select! {
-                n = rx.recv_many(&mut buf, batch_size) => {
+                n = rx.recv_many(&mut buf, max_batch) => {
                     if n == 0 {
                         break 'main; // every sender dropped
                     }
@@ -252,7 +258,7 @@ impl Writer {
         }
         // Refuse new entries, then write every entry that made it into the queue.
         rx.close();
-        while rx.recv_many(&mut buf, batch_size).await > 0 {
+        while rx.recv_many(&mut buf, max_batch).await > 0 {
             self.flush(std::mem::take(&mut buf), &shutdown).await;
         }
     }

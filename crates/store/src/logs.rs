@@ -40,10 +40,6 @@ pub trait LogStore {
     ) -> BoxFut<'_, Vec<SpendRow>>;
 }
 
-/// Ledger rows per INSERT statement: 10 columns × 500 stays under every backend's
-/// bound-parameter limit.
-pub(crate) const DEBIT_ROWS_PER_STATEMENT: usize = 500;
-
 macro_rules! impl_logs {
     ($ty:ty, $db:ty) => {
         impl $ty {
@@ -51,7 +47,7 @@ macro_rules! impl_logs {
                 tx: &mut sqlx::Transaction<'static, $db>,
                 rows: &[$crate::LogRow],
             ) -> $crate::Result<()> {
-                for chunk in rows.chunks($crate::rows::LOG_ROWS_PER_STATEMENT) {
+                for chunk in $crate::rows::statement_chunks(rows) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                         "INSERT INTO request_logs ({}) ",
                         $crate::rows::LOG_COLUMNS
@@ -96,6 +92,7 @@ macro_rules! impl_logs {
                             .push_bind(r.client_request_id.as_deref());
                     });
                     qb.push(" ON CONFLICT (id) DO NOTHING");
+                    // One of five texts (see `STATEMENT_ROWS`): cached.
                     qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
@@ -107,7 +104,7 @@ macro_rules! impl_logs {
                 debits: &[$crate::Debit],
             ) -> $crate::Result<std::collections::HashSet<uuid::Uuid>> {
                 let mut out = std::collections::HashSet::new();
-                for chunk in debits.chunks(500) {
+                for chunk in debits.chunks($crate::rows::IDS_PER_STATEMENT) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "SELECT request_id FROM ledger_entries WHERE request_id IN (",
                     );
@@ -116,7 +113,12 @@ macro_rules! impl_logs {
                         list.push_bind(d.request_id.to_string());
                     }
                     qb.push(")");
-                    let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut **tx).await?;
+                    // The text varies with the count: not kept in the statement cache.
+                    let ids: Vec<String> = qb
+                        .build_query_scalar()
+                        .persistent(false)
+                        .fetch_all(&mut **tx)
+                        .await?;
                     for id in ids {
                         out.insert($crate::types::parse_id(&id, "ledger_entries")?);
                     }
@@ -185,7 +187,7 @@ macro_rules! impl_logs {
                 // One multi-row INSERT per chunk, not a statement per debit: each statement is
                 // a round trip to the database (PostgreSQL) or to SQLite's worker thread.
                 let mut running = after + total;
-                for chunk in debits.chunks($crate::logs::DEBIT_ROWS_PER_STATEMENT) {
+                for chunk in $crate::rows::statement_chunks(debits) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO ledger_entries (id, org_id, kind, amount_nanos, \
                          held_delta_nanos, balance_after, held_after, request_id, note, created_at) ",

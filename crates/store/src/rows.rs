@@ -8,9 +8,28 @@ pub(crate) const LOG_COLUMNS: &str =
      user_id, properties, request_body, response_body, created_at, route, target_url, ttfb_ms, \
      session_id, session_path, session_name, cache_status, cache_saved_nanos, client_request_id";
 
-/// Rows per INSERT statement: 34 columns × 200 stays under every backend's
-/// bound-parameter limit (SQLite 32766, Postgres 65535).
-pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 200;
+/// The sizes of a batch's multi-row INSERTs (log rows, ledger rows), largest first. A batch
+/// is cut greedily into these, so the statement cache holds five texts per table whatever the
+/// batch sizes: a prepared multi-row INSERT holds a few KB per row in SQLite, and one cached
+/// text per batch size (sqlx keeps 100) was most of the gateway's memory under load, while
+/// preparing a fresh statement every time costs CPU for every row. 34 columns × 256 rows stays
+/// far under every backend's bound-parameter limit (SQLite 32766, PostgreSQL 65535).
+pub(crate) const STATEMENT_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+
+/// `rows` cut into chunks of the [`STATEMENT_ROWS`] sizes, in order.
+pub(crate) fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = STATEMENT_ROWS.into_iter().find(|s| *s <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Ids per `IN (...)` list (one bound parameter each): a whole default-sized batch. Its text
+/// varies with the count, so it is not kept in the statement cache.
+pub(crate) const IDS_PER_STATEMENT: usize = 4096;
 
 pub(crate) const ORG_COLUMNS: &str = "id, name, store_bodies, created_at, rate_limit_policy";
 pub(crate) const GATEWAY_KEY_COLUMNS: &str =
@@ -230,3 +249,28 @@ macro_rules! impl_rows {
 }
 
 pub(crate) use impl_rows;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_the_few_cached_statement_sizes() {
+        for n in [0usize, 1, 3, 17, 255, 256, 257, 1000, 4096, 4097] {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows).collect();
+            assert_eq!(chunks.concat(), rows, "{n}: every row once, in order");
+            assert!(
+                chunks.iter().all(|c| STATEMENT_ROWS.contains(&c.len())),
+                "{n}"
+            );
+            // Below the largest size, at most three of each: few round trips per batch.
+            for size in &STATEMENT_ROWS[1..] {
+                assert!(
+                    chunks.iter().filter(|c| c.len() == *size).count() <= 3,
+                    "{n}"
+                );
+            }
+        }
+    }
+}

@@ -183,7 +183,7 @@ macro_rules! impl_rollups {
             ) -> $crate::BoxFut<'a, std::collections::HashSet<String>> {
                 Box::pin(async move {
                     let mut out = std::collections::HashSet::new();
-                    for chunk in rows.chunks(500) {
+                    for chunk in rows.chunks($crate::rows::IDS_PER_STATEMENT) {
                         let mut qb =
                             sqlx::QueryBuilder::<$db>::new("SELECT id FROM request_logs WHERE id IN (");
                         let mut ids = qb.separated(", ");
@@ -191,8 +191,11 @@ macro_rules! impl_rollups {
                             ids.push_bind(r.id.hyphenated().to_string());
                         }
                         qb.push(")");
-                        let found: Vec<String> =
-                            qb.build_query_scalar().fetch_all(&mut **tx).await?;
+                        let found: Vec<String> = qb
+                            .build_query_scalar()
+                            .persistent(false)
+                            .fetch_all(&mut **tx)
+                            .await?;
                         out.extend(found);
                     }
                     Ok(out)

@@ -130,6 +130,45 @@ impl Harness {
         out
     }
 
+    /// The query plan of `sql`, as the backend prints it (PostgreSQL with sequential scans
+    /// off, so that an empty table still shows which index the planner would take).
+    pub async fn explain(&self, sql: &str) -> String {
+        let mut out = Vec::new();
+        match &self.kind {
+            Kind::Sqlite(dir) => {
+                let mut conn = SqliteConnectOptions::new()
+                    .filename(dir.path().join("switchyard.db"))
+                    .connect()
+                    .await
+                    .expect("raw sqlite");
+                for r in conn
+                    .fetch_all(format!("EXPLAIN QUERY PLAN {sql}").as_str())
+                    .await
+                    .expect("explain")
+                {
+                    out.push(r.get::<String, _>("detail"));
+                }
+            }
+            Kind::Postgres(schema) => {
+                let mut conn = pg_opts()
+                    .options([("search_path", schema.as_str())])
+                    .connect()
+                    .await
+                    .expect("raw postgres");
+                conn.execute("SET enable_seqscan = off").await.expect("set");
+                for r in conn
+                    .fetch_all(format!("EXPLAIN {sql}").as_str())
+                    .await
+                    .expect("explain")
+                {
+                    out.push(r.get::<String, _>(0));
+                }
+                let _ = conn.close().await;
+            }
+        }
+        out.join("\n")
+    }
+
     /// The database files on disk (SQLite only).
     pub fn sqlite_files(&self) -> Vec<PathBuf> {
         match &self.kind {
