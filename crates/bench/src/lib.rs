@@ -168,6 +168,34 @@ where
     }
 }
 
+/// Accepts connections until `max_secs` have passed or Ctrl-C, handing each (with
+/// `TCP_NODELAY` set) to `serve`. A failed accept (out of descriptors and the like) backs off
+/// for 10 ms instead of spinning.
+pub async fn accept_until(
+    listener: tokio::net::TcpListener,
+    max_secs: u64,
+    mut serve: impl FnMut(tokio::net::TcpStream),
+) {
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(max_secs));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = tokio::signal::ctrl_c() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    serve(stream);
+                }
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,35 +115,22 @@ async fn serve(args: Args) -> Result<(), ForwardError> {
         .build()
         .map_err(std::io::Error::other)?;
     eprintln!("bare-forward listening on {}", listener.local_addr()?);
-    let deadline = tokio::time::sleep(Duration::from_secs(args.max_secs));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = tokio::signal::ctrl_c() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let client = client.clone();
-                let rq = rq.clone();
-                let upstream = args.upstream;
-                let use_reqwest = args.reqwest;
-                tokio::spawn(async move {
-                    let io = TokioIo::new(stream);
-                    if use_reqwest {
-                        let service = service_fn(move |req| forward_reqwest(req, rq.clone(), upstream));
-                        let _ = http1::Builder::new().serve_connection(io, service).await;
-                    } else {
-                        let service = service_fn(move |req| forward(req, client.clone(), upstream));
-                        let _ = http1::Builder::new().serve_connection(io, service).await;
-                    }
-                });
+    let (upstream, use_reqwest) = (args.upstream, args.reqwest);
+    switchyard_bench::accept_until(listener, args.max_secs, |stream| {
+        let client = client.clone();
+        let rq = rq.clone();
+        tokio::spawn(async move {
+            let io = TokioIo::new(stream);
+            if use_reqwest {
+                let service = service_fn(move |req| forward_reqwest(req, rq.clone(), upstream));
+                let _ = http1::Builder::new().serve_connection(io, service).await;
+            } else {
+                let service = service_fn(move |req| forward(req, client.clone(), upstream));
+                let _ = http1::Builder::new().serve_connection(io, service).await;
             }
-        }
-    }
+        });
+    })
+    .await;
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -85,31 +84,17 @@ async fn serve(args: Args) -> Result<(), FakeError> {
         served: AtomicU64::new(0),
     });
     eprintln!("fake-upstream listening on {}", listener.local_addr()?);
-    let deadline = tokio::time::sleep(Duration::from_secs(args.max_secs));
-    tokio::pin!(deadline);
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = tokio::signal::ctrl_c() => break,
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Out of descriptors and the like: back off instead of spinning.
-                        eprintln!("accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let answers = answers.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| answer(req, answers.clone()));
-                    let _ = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        }
-    }
+    switchyard_bench::accept_until(listener, args.max_secs, |stream| {
+        let answers = answers.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| answer(req, answers.clone()));
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    })
+    .await;
     eprintln!(
         "fake-upstream served {} requests",
         answers.served.load(Ordering::Relaxed)

@@ -96,11 +96,7 @@ impl Harness {
         let mut out = Vec::new();
         match &self.kind {
             Kind::Sqlite(dir) => {
-                let mut conn = SqliteConnectOptions::new()
-                    .filename(dir.path().join("switchyard.db"))
-                    .connect()
-                    .await
-                    .expect("raw sqlite");
+                let mut conn = raw_sqlite(dir.path()).await;
                 for q in sql {
                     for r in conn.fetch_all(q).await.expect("raw query") {
                         out.push(r.get::<String, _>("t").into_bytes());
@@ -136,11 +132,7 @@ impl Harness {
         let mut out = Vec::new();
         match &self.kind {
             Kind::Sqlite(dir) => {
-                let mut conn = SqliteConnectOptions::new()
-                    .filename(dir.path().join("switchyard.db"))
-                    .connect()
-                    .await
-                    .expect("raw sqlite");
+                let mut conn = raw_sqlite(dir.path()).await;
                 for r in conn
                     .fetch_all(format!("EXPLAIN QUERY PLAN {sql}").as_str())
                     .await
@@ -191,6 +183,15 @@ impl Harness {
             }
         }
     }
+}
+
+/// A connection of its own to a test's SQLite file, beside the store's pools.
+async fn raw_sqlite(dir: &std::path::Path) -> sqlx::SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(dir.join("switchyard.db"))
+        .connect()
+        .await
+        .expect("raw sqlite")
 }
 
 fn pg_opts() -> PgConnectOptions {
