@@ -14,6 +14,9 @@ use uuid::Uuid;
 use crate::logs::Batch;
 use crate::{BatchOutcome, Debit, LogRow, Store, StoreError};
 
+/// The default [`LogWriterConfig::max_batch_size`].
+pub(crate) const DEFAULT_MAX_BATCH_SIZE: usize = 4096;
+
 #[derive(Debug, Clone)]
 pub struct LogWriterConfig {
     /// Entries the queue holds; beyond it `submit` waits and `log` drops.
@@ -35,7 +38,7 @@ impl Default for LogWriterConfig {
         Self {
             capacity: 65_536,
             batch_size: 256,
-            max_batch_size: 4096,
+            max_batch_size: DEFAULT_MAX_BATCH_SIZE,
             flush_interval: Duration::from_millis(50),
             max_attempts: 3,
         }

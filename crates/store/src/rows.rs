@@ -29,7 +29,7 @@ pub(crate) fn statement_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 
 /// Ids per `IN (...)` list (one bound parameter each): a whole default-sized batch. Its text
 /// varies with the count, so it is not kept in the statement cache.
-pub(crate) const IDS_PER_STATEMENT: usize = 4096;
+pub(crate) const IDS_PER_STATEMENT: usize = crate::log_writer::DEFAULT_MAX_BATCH_SIZE;
 
 pub(crate) const ORG_COLUMNS: &str = "id, name, store_bodies, created_at, rate_limit_policy";
 pub(crate) const GATEWAY_KEY_COLUMNS: &str =
